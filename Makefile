@@ -1,0 +1,53 @@
+# Developer and CI entry points for the kubeaccess.x509 collection (GNU make).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.NOTPARALLEL:
+.DEFAULT_GOAL := test
+
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= $(or $(shell command -v python3.11),$(shell command -v python3),python3)
+PYTHON := $(PYTHON)
+# The venv's tools (ansible-test, ansible-lint, shellcheck, ...) find each other through PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL := build/kubeaccess-x509-$(VERSION).tar.gz
+
+.PHONY: venv demo test sanity lint changelog-lint pytest build install-check
+
+venv: $(VENV)/.installed
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info[:2] == (3, 11) else "$(PYTHON) is Python %d.%d, need 3.11" % sys.version_info[:2])'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt requirements-test.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+demo: venv
+	$(BIN)/python tests/demo/run_demo.py
+
+# pytest comes last so that its summary line is the final output.
+test: venv sanity lint changelog-lint pytest
+
+sanity: venv
+	tests/sanity/run-sanity.sh
+
+lint: venv
+	$(BIN)/ansible-lint --profile production --nocolor
+
+changelog-lint: venv
+	$(BIN)/antsibull-changelog lint
+
+pytest: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+install-check: build
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	export ANSIBLE_COLLECTIONS_PATH="$$tmp" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false; \
+	$(BIN)/ansible-galaxy collection install --offline --force -p "$$tmp" $(TARBALL); \
+	$(BIN)/ansible-doc -l kubeaccess.x509

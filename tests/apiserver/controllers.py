@@ -1,0 +1,231 @@
+"""kube-controller-manager's certificate controllers: csrsigning, csrapproving (kubelet client) and csrcleaner."""
+
+import base64
+import datetime
+import threading
+import time
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from . import csr as csr_registry
+from . import pki, rbac
+from .store import parse_timestamp, timestamp
+
+CLIENT_USAGES = {"digital signature", "key encipherment", "client auth"}
+APPROVED_EXPIRATION = datetime.timedelta(hours=1)
+DENIED_EXPIRATION = datetime.timedelta(hours=1)
+PENDING_EXPIRATION = datetime.timedelta(hours=24)
+CLEANER_INTERVAL = datetime.timedelta(hours=1)
+
+
+def _condition(obj, ctype):
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == ctype:
+            return condition
+    return None
+
+
+def _subject(csr):
+    organizations = [a.value for a in csr.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return (names[0].value if names else ""), organizations
+
+
+def _sans(csr):
+    try:
+        return csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def check_client(csr, usages):
+    """validAPIServerClientUsages."""
+    for usage in usages:
+        if usage not in CLIENT_USAGES:
+            return f"invalid usage for client certificate: {usage}"
+    if "client auth" not in usages:
+        return "missing required usage for client certificate: client auth"
+    return None
+
+
+def check_kubelet_client(csr, usages):
+    """ValidateKubeletClientCSR."""
+    common_name, organizations = _subject(csr)
+    if organizations != ["system:nodes"]:
+        return "subject organization is not system:nodes"
+    if not common_name.startswith("system:node:"):
+        return 'subject common name does not begin with "system:node:"'
+    sans = _sans(csr)
+    if sans is not None:
+        for kind, label in ((x509.DNSName, "DNS"), (x509.RFC822Name, "Email"), (x509.IPAddress, "IP"),
+                            (x509.UniformResourceIdentifier, "URI")):
+            if sans.get_values_for_type(kind):
+                return f"{label} subjectAltNames are not allowed"
+    allowed = [{"key encipherment", "digital signature", "client auth"}]
+    if not isinstance(csr.public_key(), rsa.RSAPublicKey):
+        allowed.append({"digital signature", "client auth"})
+    if set(usages) not in allowed or len(set(usages)) != len(usages):
+        return f"usages did not match {sorted(allowed[-1])}"
+    return None
+
+
+def check_kubelet_serving(csr, usages):
+    """ValidateKubeletServingCSR."""
+    common_name, organizations = _subject(csr)
+    if organizations != ["system:nodes"]:
+        return "subject organization is not system:nodes"
+    if not common_name.startswith("system:node:"):
+        return 'subject common name does not begin with "system:node:"'
+    sans = _sans(csr)
+    dns = sans.get_values_for_type(x509.DNSName) if sans else []
+    ips = sans.get_values_for_type(x509.IPAddress) if sans else []
+    if not dns and not ips:
+        return "DNS or IP subjectAltName is required"
+    if sans and (sans.get_values_for_type(x509.RFC822Name) or sans.get_values_for_type(x509.UniformResourceIdentifier)):
+        return "Email and URI subjectAltNames are not allowed"
+    allowed = [{"key encipherment", "digital signature", "server auth"}, {"digital signature", "server auth"}]
+    if set(usages) not in allowed:
+        return f"usages did not match {sorted(allowed[0])}"
+    return None
+
+
+SIGNER_CHECKS = {
+    csr_registry.CLIENT_SIGNER: check_client,
+    csr_registry.KUBELET_CLIENT_SIGNER: check_kubelet_client,
+    csr_registry.KUBELET_SERVING_SIGNER: check_kubelet_serving,
+}
+
+
+class CertificateControllers:
+    """One background loop for the three controllers; each pass is cheap, so it runs every `tick` seconds."""
+
+    def __init__(self, store, ca, authorizer, signing_enabled=True, signing_delay=0.3,
+                 max_signing_duration=datetime.timedelta(days=365), cleaner_time_scale=1.0, tick=0.1):
+        self.store = store
+        self.ca = ca
+        self.authorizer = authorizer
+        self.signing_enabled = signing_enabled
+        self.signing_delay = signing_delay
+        self.max_signing_duration = max_signing_duration
+        self.cleaner_time_scale = cleaner_time_scale
+        self.tick = tick
+        self._stop = threading.Event()
+        self._thread = None
+        self._last_clean = None
+        self._approved_seen = {}
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, name="certificate-controllers", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def _run(self):
+        while not self._stop.wait(self.tick):
+            self.sync()
+
+    def sync(self, now=None):
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        for obj in self.store.list("certificatesigningrequests")[0]:
+            self._approve_kubelet_client(obj)
+            if self.signing_enabled:
+                self._sign(obj, now)
+        interval = CLEANER_INTERVAL / self.cleaner_time_scale
+        if self._last_clean is None or now - self._last_clean >= interval:
+            self._last_clean = now
+            self.clean(now)
+
+    # csrapproving: only kubelet client certificates, after a SubjectAccessReview for the requester.
+    def _approve_kubelet_client(self, obj):
+        spec = obj["spec"]
+        if spec.get("signerName") != csr_registry.KUBELET_CLIENT_SIGNER or (obj.get("status") or {}).get("conditions"):
+            return
+        csr = csr_registry.parse_request(base64.b64decode(spec["request"]))[0]
+        if csr is None or check_kubelet_client(csr, spec.get("usages") or []):
+            return
+        requester = rbac.UserInfo(spec.get("username", ""), spec.get("groups") or [])
+        common_name = _subject(csr)[0]
+        subresources = ["nodeclient"]
+        if common_name == requester.name:
+            subresources.insert(0, "selfnodeclient")
+        if not any(self.authorizer.allowed(rbac.Attributes(user=requester, verb="create", group="certificates.k8s.io",
+                                                           resource="certificatesigningrequests", subresource=sub))
+                   for sub in subresources):
+            return
+        now = timestamp()
+        obj.setdefault("status", {}).setdefault("conditions", []).append({
+            "type": "Approved", "status": "True", "reason": "AutoApproved",
+            "message": "Auto approving kubelet client certificate after SubjectAccessReview.",
+            "lastUpdateTime": now, "lastTransitionTime": now})
+        self._write(obj)
+
+    def _sign(self, obj, now):
+        spec, status = obj["spec"], obj.get("status") or {}
+        approved = _condition(obj, "Approved")
+        check = SIGNER_CHECKS.get(spec.get("signerName"))
+        if check is None or not approved or _condition(obj, "Failed") or status.get("certificate"):
+            return
+        # Condition timestamps have whole seconds, so the delay is measured from when this loop first saw it.
+        seen = self._approved_seen.setdefault(obj["metadata"]["uid"], time.monotonic())
+        if time.monotonic() - seen < self.signing_delay:
+            return
+        del self._approved_seen[obj["metadata"]["uid"]]
+        csr = csr_registry.parse_request(base64.b64decode(spec["request"]))[0]
+        usages = spec.get("usages") or []
+        problem = check(csr, usages)
+        if problem:
+            stamp = timestamp(now)
+            status.setdefault("conditions", []).append({
+                "type": "Failed", "status": "True", "reason": "SignerValidationFailure", "message": problem,
+                "lastUpdateTime": stamp, "lastTransitionTime": stamp})
+        else:
+            ttl = pki.signing_duration(spec.get("expirationSeconds"), self.max_signing_duration)
+            cert = self.ca.sign_csr(csr, usages, ttl, now)
+            status["certificate"] = base64.b64encode(pki.cert_pem(cert)).decode()
+        obj["status"] = status
+        self._write(obj)
+
+    def _write(self, obj):
+        with self.store.lock:
+            current = self.store.get("certificatesigningrequests", "", obj["metadata"]["name"])
+            if current and current["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]:
+                self.store.update("certificatesigningrequests", obj)
+
+    # csrcleaner, with the real thresholds divided by the time scale.
+    def clean(self, now):
+        scale = self.cleaner_time_scale
+        for obj in self.store.list("certificatesigningrequests")[0]:
+            if self._expired(obj, now, scale):
+                name = obj["metadata"]["name"]
+                with self.store.lock:
+                    if self.store.get("certificatesigningrequests", "", name):
+                        self.store.delete("certificatesigningrequests", "", name)
+
+    @staticmethod
+    def _expired(obj, now, scale):
+        def older_than(stamp, age):
+            return bool(stamp) and now - parse_timestamp(stamp) > age / scale
+
+        status = obj.get("status") or {}
+        approved = _condition(obj, "Approved")
+        if approved and status.get("certificate"):
+            if older_than(approved.get("lastUpdateTime"), APPROVED_EXPIRATION):
+                return True
+            try:
+                certs = x509.load_pem_x509_certificates(base64.b64decode(status["certificate"]))
+                if certs and certs[0].not_valid_after_utc < now:
+                    return True
+            except ValueError:
+                pass
+        for ctype in ("Denied", "Failed"):
+            condition = _condition(obj, ctype)
+            if condition and older_than(condition.get("lastUpdateTime"), DENIED_EXPIRATION):
+                return True
+        if not status.get("conditions") and older_than(obj["metadata"].get("creationTimestamp"), PENDING_EXPIRATION):
+            return True
+        return False
