@@ -10,7 +10,7 @@ import jsonpatch
 import yaml
 
 from . import csr as csr_registry
-from . import errors, rbac, resources
+from . import errors, protobuf, rbac, resources
 from .store import parse_timestamp
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -321,7 +321,7 @@ def load_body(raw, content_type):
         if kind in ("application/yaml", "application/apply-patch+yaml"):
             return yaml.safe_load(raw)
         if kind == "application/vnd.kubernetes.protobuf":
-            raise errors.unsupported_media_type(patch=False)
+            return protobuf.decode(raw)
         return json.loads(raw)
     except (ValueError, yaml.YAMLError) as exc:
         raise errors.bad_request(f"the body of the request could not be decoded: {exc}") from exc

@@ -5,7 +5,7 @@ import datetime
 import secrets
 
 from . import csr as csr_registry
-from . import errors, pki, rbac
+from . import errors, fields, pki, rbac
 from .api import (GENERATION_RESOURCES, TOKEN_DEFAULT_SECONDS, TOKEN_MIN_SECONDS, apply_patch, field_matcher,
                   label_matcher, role_ref_go, to_table, validate_binding, validate_labels, validate_name, wants_table)
 from .resources import BY_KIND, find
@@ -209,9 +209,10 @@ class Registry:
             body["metadata"]["namespace"] = info.namespace
         else:
             body["metadata"].pop("namespace", None)
+        return fields.validate(resource, body, info.query.get("fieldValidation", ["Warn"])[0])
 
     def create(self, info, resource, user, body):
-        self._check_body(info, resource, body)
+        body = self._check_body(info, resource, body)
         meta = body["metadata"]
         for volatile in ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp"):
             meta.pop(volatile, None)
@@ -285,7 +286,7 @@ class Registry:
 
     # -- update ----------------------------------------------------------------------------------------------
     def update(self, info, resource, user, body, dry_run=None):
-        self._check_body(info, resource, body)
+        body = self._check_body(info, resource, body)
         name = body["metadata"].get("name")
         if name != info.name:
             raise errors.bad_request(f'the name of the object ({name}) does not match the name on the URL '

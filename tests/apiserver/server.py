@@ -15,7 +15,7 @@ import urllib.parse
 import yaml
 from OpenSSL import SSL
 
-from . import authn, errors, pki, rbac, resources, tls
+from . import authn, errors, openapi, pki, rbac, resources, tls
 from .api import RequestInfo, find_resource, load_body
 from .controllers import CertificateControllers
 from .registry import Registry
@@ -337,6 +337,13 @@ class TestAPIServer:
             return 200, resources.api_versions(f"{host}:{port}")
         if path == "/apis":
             return 200, resources.api_group_list()
+        if path == "/openapi/v3":
+            return 200, openapi.root_document()
+        if path.startswith("/openapi/v3/"):
+            document = openapi.group_version_document(path[len("/openapi/v3/"):])
+            if document is None:
+                raise errors.path_not_found()
+            return 200, document
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) == 2:
             listing = resources.resource_list("", parts[1])
