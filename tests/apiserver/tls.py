@@ -9,18 +9,18 @@ import errno
 import io
 import socket
 
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 
 
 def server_context(ca, serving_key, serving_cert):
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
     context.set_min_proto_version(SSL.TLS1_2_VERSION)
-    context.use_certificate(crypto.X509.from_cryptography(serving_cert))
-    context.use_privatekey(crypto.PKey.from_cryptography_key(serving_key))
+    context.use_certificate(serving_cert)
+    context.use_privatekey(serving_key)
     context.check_privatekey()
     # Accept any certificate here; the authenticator decides (unknown CA or expired → 401, not a TLS failure).
     context.set_verify(SSL.VERIFY_PEER, lambda _conn, _cert, _errno, _depth, _ok: True)
-    context.add_client_ca(crypto.X509.from_cryptography(ca.cert))
+    context.add_client_ca(ca.cert)
     context.set_session_id(b"kubeaccess-test-apiserver")
     return context
 
@@ -49,8 +49,7 @@ class TLSStream:
 
     def __init__(self, connection):
         self.connection = connection
-        cert = connection.get_peer_certificate()
-        self.peer_certificate = cert.to_cryptography() if cert is not None else None
+        self.peer_certificate = connection.get_peer_certificate(as_cryptography=True)
 
     def makefile(self, mode="rb", buffering=-1):
         if "r" not in mode:
