@@ -42,8 +42,8 @@ class Capture:
 
     def only_body(self, *args, path):
         sent = self.kubectl(*args)
-        bodies = [body for _, sent_path, body in sent if sent_path == path]
-        assert len(bodies) == 1, f"kubectl {' '.join(args)} sent {[(m, p) for m, p, _ in sent]}"
+        bodies = [body for _method, sent_path, body in sent if sent_path == path]
+        assert len(bodies) == 1, f"kubectl {' '.join(args)} sent {[(m, p) for m, p, _body in sent]}"
         return bodies[0]
 
 
