@@ -50,13 +50,21 @@ def check_client(csr, usages):
     return None
 
 
-def check_kubelet_client(csr, usages):
-    """ValidateKubeletClientCSR."""
+def _node_subject_problem(csr):
+    """Both kubelet signers want O=[system:nodes] and CN=system:node:<name>."""
     common_name, organizations = _subject(csr)
     if organizations != ["system:nodes"]:
         return "subject organization is not system:nodes"
     if not common_name.startswith("system:node:"):
         return 'subject common name does not begin with "system:node:"'
+    return None
+
+
+def check_kubelet_client(csr, usages):
+    """ValidateKubeletClientCSR."""
+    problem = _node_subject_problem(csr)
+    if problem:
+        return problem
     sans = _sans(csr)
     if sans is not None:
         for kind, label in ((x509.DNSName, "DNS"), (x509.RFC822Name, "Email"), (x509.IPAddress, "IP"),
@@ -73,11 +81,9 @@ def check_kubelet_client(csr, usages):
 
 def check_kubelet_serving(csr, usages):
     """ValidateKubeletServingCSR."""
-    common_name, organizations = _subject(csr)
-    if organizations != ["system:nodes"]:
-        return "subject organization is not system:nodes"
-    if not common_name.startswith("system:node:"):
-        return 'subject common name does not begin with "system:node:"'
+    problem = _node_subject_problem(csr)
+    if problem:
+        return problem
     sans = _sans(csr)
     dns = sans.get_values_for_type(x509.DNSName) if sans else []
     ips = sans.get_values_for_type(x509.IPAddress) if sans else []

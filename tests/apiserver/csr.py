@@ -216,26 +216,29 @@ def display_condition(obj):
     return ",".join(names) if names else "Pending"
 
 
+def _with_remainder(whole, unit, rest, rest_unit):
+    return f"{whole}{unit}{rest}{rest_unit}" if rest else f"{whole}{unit}"
+
+
 def human_duration(seconds):
-    """duration.HumanDuration, enough for requested durations and ages."""
-    if seconds < 120:
-        return f"{int(seconds)}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        rest = int(seconds % 60)
-        return f"{int(minutes)}m{rest}s" if rest else f"{int(minutes)}m"
-    if minutes < 180:
-        return f"{int(minutes)}m"
-    hours = minutes // 60
-    if hours < 8:
-        rest = int(minutes % 60)
-        return f"{int(hours)}h{rest}m" if rest else f"{int(hours)}h"
-    if hours < 48:
-        return f"{int(hours)}h"
+    """duration.HumanDuration from k8s.io/apimachinery, as kubectl prints ages and durations."""
+    seconds = int(seconds)
+    minutes, hours = seconds // 60, seconds // 3600
     days = hours // 24
+    if seconds < 120:
+        return f"{seconds}s"
+    if minutes < 10:
+        return _with_remainder(minutes, "m", seconds % 60, "s")
+    if minutes < 180:
+        return f"{minutes}m"
+    if hours < 8:
+        return _with_remainder(hours, "h", minutes % 60, "m")
+    if hours < 48:
+        return f"{hours}h"
     if days < 8:
-        rest = int(hours % 24)
-        return f"{int(days)}d{rest}h" if rest else f"{int(days)}d"
+        return _with_remainder(days, "d", hours % 24, "h")
     if days < 365 * 2:
-        return f"{int(days)}d"
-    return f"{int(days // 365)}y"
+        return f"{days}d"
+    if days < 365 * 8:
+        return _with_remainder(days // 365, "y", days % 365, "d")
+    return f"{days // 365}y"

@@ -49,6 +49,11 @@ EXT_KEY_USAGES = {
 KNOWN_USAGES = sorted(set(KEY_USAGES) | set(EXT_KEY_USAGES))
 
 
+def key_usage(flags):
+    """A KeyUsage extension with exactly the named flags set."""
+    return x509.KeyUsage(**{name: name in flags for name in set(KEY_USAGES.values())})
+
+
 def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -116,14 +121,7 @@ class CertificateAuthority:
             .not_valid_before(now - BACKDATE)
             .not_valid_after(now + lifetime)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=True,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=False,
-                    encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(key_usage({"digital_signature", "key_encipherment", "key_cert_sign"}), critical=True)
             .add_extension(ski, critical=False)
             .sign(key, hashes.SHA256())
         )
@@ -170,14 +168,7 @@ class CertificateAuthority:
             self._builder(_name("kube-apiserver"), key.public_key(), now - BACKDATE, now + datetime.timedelta(days=365))
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=True,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                    encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(key_usage({"digital_signature", "key_encipherment"}), critical=True)
             .sign(self.key, hashes.SHA256())
         )
         return key, cert
@@ -191,8 +182,7 @@ class CertificateAuthority:
         builder = self._builder(go_ordered(csr.subject), csr.public_key(), not_before, not_after)
         key_usage_flags = {KEY_USAGES[u] for u in usages if u in KEY_USAGES}
         if key_usage_flags:
-            flags = {name: name in key_usage_flags for name in set(KEY_USAGES.values())}
-            builder = builder.add_extension(x509.KeyUsage(**flags), critical=True)
+            builder = builder.add_extension(key_usage(key_usage_flags), critical=True)
         ext_usages = []
         for usage in usages:
             oid = EXT_KEY_USAGES.get(usage)
