@@ -48,7 +48,8 @@ class KubeHTTP:
         self.server = cluster["server"].rstrip("/")
         self.ca_file = _data_or_file(cluster, "certificate-authority", workdir, "ca.crt")
         self.session = requests.Session()
-        self.session.verify = self.ca_file or not cluster.get("insecure-skip-tls-verify")
+        # Passed on every request: a session-wide value loses to REQUESTS_CA_BUNDLE from the environment.
+        self.verify = self.ca_file or not cluster.get("insecure-skip-tls-verify")
         cert = _data_or_file(user, "client-certificate", workdir, "client.crt")
         key = _data_or_file(user, "client-key", workdir, "client.key")
         if cert and key:
@@ -62,6 +63,7 @@ class KubeHTTP:
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
             headers["Content-Type"] = content_type
+        kwargs.setdefault("verify", self.verify)
         response = self.session.request(method, self.server + path, data=data, headers=headers, timeout=30,
                                         **kwargs)
         return response
@@ -95,11 +97,19 @@ def csr_manifest(name, request_pem, usages=("client auth",), signer=CLIENT_SIGNE
             "spec": spec}
 
 
-def approve(admin, name, reason="KubeaccessTest", message="approved by the test suite", condition="Approved"):
-    csr = admin.json("GET", f"{CSR_PATH}/{name}", expect=200)
+def set_condition(client, name, ctype="Approved", reason="KubeaccessTest", message="set by the test suite",
+                  status="True"):
+    """PUT /approval with one more condition; returns the response (status not checked)."""
+    csr = client.json("GET", f"{CSR_PATH}/{name}", expect=200)
     csr.setdefault("status", {}).setdefault("conditions", []).append(
-        {"type": condition, "status": "True", "reason": reason, "message": message})
-    return admin.json("PUT", f"{CSR_PATH}/{name}/approval", csr, expect=200)
+        {"type": ctype, "status": status, "reason": reason, "message": message})
+    return client.request("PUT", f"{CSR_PATH}/{name}/approval", csr)
+
+
+def approve(admin, name, **condition):
+    response = set_condition(admin, name, **condition)
+    assert response.status_code == 200, (response.status_code, response.text)
+    return response.json()
 
 
 def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):

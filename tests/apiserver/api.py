@@ -126,7 +126,11 @@ def field_matcher(resource, text):
         negate = "!=" in part
         key, value = re.split(r"!=|==|=", part, maxsplit=1)
         key = key.strip()
-        if key not in ("metadata.name", "metadata.namespace") and resource.plural not in ("events", "pods"):
+        if resource.plural == "certificatesigningrequests":
+            # certificates/v1 conversion.go registers its own field label conversion
+            if key not in ("metadata.name", "spec.signerName"):
+                raise errors.bad_request(f"field label not supported: {key}")
+        elif key not in ("metadata.name", "metadata.namespace") and resource.plural not in ("events", "pods"):
             raise errors.bad_request(f'"{key}" is not a known field selector: only "metadata.name", '
                                      '"metadata.namespace"')
         requirements.append((key, value.strip(), negate))
@@ -169,8 +173,9 @@ def apply_patch(current, content_type, body):
         try:
             return jsonpatch.apply_patch(current, patch)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError) as exc:
-            raise errors.ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: "
-                                  f"{exc}", {}) from exc
+            # patch.go: NewGenericServerResponse(422, ...) with no resource and no causes; the detail is not shown
+            raise errors.ApiError(422, "Invalid", "the server rejected our request due to an error in our request",
+                                  {}) from exc
     if kind in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
         if not isinstance(patch, dict):
             raise errors.bad_request("error decoding patch: patch is not a JSON object")

@@ -6,7 +6,6 @@ import threading
 import time
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from . import csr as csr_registry
@@ -50,51 +49,55 @@ def check_client(csr, usages):
     return None
 
 
-def _node_subject_problem(csr):
-    """Both kubelet signers want O=[system:nodes] and CN=system:node:<name>."""
-    common_name, organizations = _subject(csr)
-    if organizations != ["system:nodes"]:
-        return "subject organization is not system:nodes"
-    if not common_name.startswith("system:node:"):
-        return 'subject common name does not begin with "system:node:"'
-    return None
+KUBELET_CLIENT_USAGES = ({"key encipherment", "digital signature", "client auth"},
+                         {"digital signature", "client auth"})
+KUBELET_SERVING_USAGES = ({"key encipherment", "digital signature", "server auth"},
+                          {"digital signature", "server auth"})
+_SAN_KINDS = ((x509.DNSName, "DNS"), (x509.RFC822Name, "Email"), (x509.IPAddress, "IP"),
+              (x509.UniformResourceIdentifier, "URI"))
+
+
+def _node_organization_problem(csr):
+    return None if _subject(csr)[1] == ["system:nodes"] else "subject organization is not system:nodes"
+
+
+def _node_common_name_problem(csr):
+    if _subject(csr)[0].startswith("system:node:"):
+        return None
+    return "subject common name does not begin with system:node:"
+
+
+def _san_values(csr, kind):
+    sans = _sans(csr)
+    return sans.get_values_for_type(kind) if sans else []
+
+
+def _usages_problem(usages, allowed):
+    """The set of usages must be one of the two allowed sets, whatever the key type; Go prints the sorted first."""
+    if set(usages) in allowed:
+        return None
+    return "usages did not match [" + " ".join(sorted(allowed[0])) + "]"
 
 
 def check_kubelet_client(csr, usages):
-    """ValidateKubeletClientCSR."""
-    problem = _node_subject_problem(csr)
-    if problem:
-        return problem
-    sans = _sans(csr)
-    if sans is not None:
-        for kind, label in ((x509.DNSName, "DNS"), (x509.RFC822Name, "Email"), (x509.IPAddress, "IP"),
-                            (x509.UniformResourceIdentifier, "URI")):
-            if sans.get_values_for_type(kind):
-                return f"{label} subjectAltNames are not allowed"
-    allowed = [{"key encipherment", "digital signature", "client auth"}]
-    if not isinstance(csr.public_key(), rsa.RSAPublicKey):
-        allowed.append({"digital signature", "client auth"})
-    if set(usages) not in allowed or len(set(usages)) != len(usages):
-        return f"usages did not match {sorted(allowed[-1])}"
-    return None
+    """ValidateKubeletClientCSR (pkg/apis/certificates/helpers.go), in its order: O, SANs, CN, usages."""
+    problem = _node_organization_problem(csr)
+    for kind, label in _SAN_KINDS:
+        if not problem and _san_values(csr, kind):
+            problem = f"{label} subjectAltNames are not allowed"
+    return problem or _node_common_name_problem(csr) or _usages_problem(usages, KUBELET_CLIENT_USAGES)
 
 
 def check_kubelet_serving(csr, usages):
-    """ValidateKubeletServingCSR."""
-    problem = _node_subject_problem(csr)
-    if problem:
-        return problem
-    sans = _sans(csr)
-    dns = sans.get_values_for_type(x509.DNSName) if sans else []
-    ips = sans.get_values_for_type(x509.IPAddress) if sans else []
-    if not dns and not ips:
-        return "DNS or IP subjectAltName is required"
-    if sans and (sans.get_values_for_type(x509.RFC822Name) or sans.get_values_for_type(x509.UniformResourceIdentifier)):
-        return "Email and URI subjectAltNames are not allowed"
-    allowed = [{"key encipherment", "digital signature", "server auth"}, {"digital signature", "server auth"}]
-    if set(usages) not in allowed:
-        return f"usages did not match {sorted(allowed[0])}"
-    return None
+    """ValidateKubeletServingCSR (pkg/apis/certificates/helpers.go), in its order: O, SANs, usages, CN."""
+    problem = _node_organization_problem(csr)
+    if not problem and not _san_values(csr, x509.DNSName) and not _san_values(csr, x509.IPAddress):
+        problem = "DNS or IP subjectAltName is required"
+    if not problem and _san_values(csr, x509.RFC822Name):
+        problem = "Email subjectAltNames are not allowed"
+    if not problem and _san_values(csr, x509.UniformResourceIdentifier):
+        problem = "URI subjectAltNames are not allowed"
+    return problem or _usages_problem(usages, KUBELET_SERVING_USAGES) or _node_common_name_problem(csr)
 
 
 SIGNER_CHECKS = {
@@ -156,17 +159,19 @@ class CertificateControllers:
             return
         requester = rbac.UserInfo(spec.get("username", ""), spec.get("groups") or [])
         common_name = _subject(csr)[0]
-        subresources = ["nodeclient"]
+        # sarapprove.go recognizers, most specific first: renewing one's own node identity, then any node client.
+        recognizers = [("nodeclient", "Auto approving kubelet client certificate after SubjectAccessReview.")]
         if common_name == requester.name:
-            subresources.insert(0, "selfnodeclient")
-        if not any(self.authorizer.allowed(rbac.Attributes(user=requester, verb="create", group="certificates.k8s.io",
-                                                           resource="certificatesigningrequests", subresource=sub))
-                   for sub in subresources):
+            recognizers.insert(0, ("selfnodeclient",
+                                   "Auto approving self kubelet client certificate after SubjectAccessReview."))
+        message = next((text for sub, text in recognizers if self.authorizer.allowed(rbac.Attributes(
+            user=requester, verb="create", group="certificates.k8s.io", resource="certificatesigningrequests",
+            subresource=sub))), None)
+        if message is None:
             return
         now = timestamp()
         obj.setdefault("status", {}).setdefault("conditions", []).append({
-            "type": "Approved", "status": "True", "reason": "AutoApproved",
-            "message": "Auto approving kubelet client certificate after SubjectAccessReview.",
+            "type": "Approved", "status": "True", "reason": "AutoApproved", "message": message,
             "lastUpdateTime": now, "lastTransitionTime": now})
         self._write(obj)
 

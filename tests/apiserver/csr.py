@@ -63,8 +63,21 @@ def parse_request(pem):
         if not csr.is_signature_valid:
             return None, "x509: ECDSA verification failure"
     except (ValueError, TypeError) as exc:
-        return None, str(exc)
+        return None, _public_key_error(csr, exc)
     return csr, None
+
+
+# Go refuses an EC point that is not on its curve while parsing, in crypto/internal/nistec's words.
+_NAMED_CURVES = {bytes.fromhex("06082a8648ce3d030107"): "P256", bytes.fromhex("06052b81040022"): "P384",
+                 bytes.fromhex("06052b81040023"): "P521"}
+
+
+def _public_key_error(csr, exc):
+    if csr.public_key_algorithm_oid == x509.oid.PublicKeyAlgorithmOID.EC_PUBLIC_KEY:
+        for curve_oid, curve in _NAMED_CURVES.items():
+            if curve_oid in csr.tbs_certrequest_bytes:
+                return f"{curve} point not on curve"
+    return str(exc)
 
 
 def _qualified_name_error(value):
@@ -149,22 +162,41 @@ def prepare_update(old, new, subresource):
         status["conditions"] = (new.get("status") or {}).get("conditions") or []
         new["status"] = status
         new["metadata"] = dict(old["metadata"])
-        now = timestamp()
-        for condition in new["status"]["conditions"]:
-            if not condition.get("lastUpdateTime"):
-                condition["lastUpdateTime"] = now
-            previous = _condition(old, condition.get("type"))
-            if not condition.get("lastTransitionTime"):
-                keep = previous and previous.get("status") == condition.get("status")
-                condition["lastTransitionTime"] = previous.get("lastTransitionTime", now) if keep else now
+        _fill_condition_timestamps(old, status["conditions"])
     elif subresource == "status":
         status = dict(new.get("status") or {})
         new["status"] = status
         new["metadata"] = dict(old["metadata"])
+        # csrStatusStrategy: keep the Approved/Denied instances as they were (adding or removing one is then refused
+        # by validate_update), and fill missing condition timestamps.
+        for ctype in ("Approved", "Denied"):
+            _preserve_condition_instances(old, status.get("conditions") or [], ctype)
+        _fill_condition_timestamps(old, status.get("conditions") or [])
     else:
         new["status"] = old.get("status") or {}
     if not new["status"]:
         new["status"] = {}
+
+
+def _preserve_condition_instances(old, conditions, ctype):
+    """preserveConditionInstances: the same number of `ctype` conditions as before means the old ones, unchanged."""
+    old_found = [c for c in (old.get("status") or {}).get("conditions") or [] if c.get("type") == ctype]
+    new_indices = [i for i, c in enumerate(conditions) if c.get("type") == ctype]
+    if len(old_found) == len(new_indices):
+        for index, condition in zip(new_indices, old_found):
+            conditions[index] = condition
+
+
+def _fill_condition_timestamps(old, conditions):
+    """populateConditionTimestamps: lastUpdateTime now; lastTransitionTime kept while type and status are."""
+    now = timestamp()
+    for condition in conditions:
+        if not condition.get("lastUpdateTime"):
+            condition["lastUpdateTime"] = now
+        previous = _condition(old, condition.get("type"))
+        if not condition.get("lastTransitionTime"):
+            keep = previous and previous.get("status") == condition.get("status")
+            condition["lastTransitionTime"] = previous.get("lastTransitionTime", now) if keep else now
 
 
 def _condition(obj, condition_type):
@@ -174,26 +206,39 @@ def _condition(obj, condition_type):
     return None
 
 
-def validate_update(resource, old, new):
-    """Condition rules and the write-once certificate."""
-    errs = errors.FieldErrors()
-    conditions = (new.get("status") or {}).get("conditions") or []
+def _validate_conditions(conditions, errs):
+    """validateConditions: type required, Approved/Denied/Failed only True, others True/False/Unknown, no repeats.
+    Returns the condition types seen."""
     seen = set()
     for index, condition in enumerate(conditions):
         ctype = condition.get("type")
         if not ctype:
             errs.required(f"status.conditions[{index}].type")
-        if ctype in CONDITION_TYPES and condition.get("status") != "True":
-            errs.not_supported(f"status.conditions[{index}].status", condition.get("status"), ["True"])
+        allowed_status = ["True"] if ctype in CONDITION_TYPES else ["False", "True", "Unknown"]
+        if not condition.get("status"):
+            errs.required(f"status.conditions[{index}].status")
+        elif condition["status"] not in allowed_status:
+            errs.not_supported(f"status.conditions[{index}].status", condition["status"], allowed_status)
         if ctype in seen:
             errs.duplicate(f"status.conditions[{index}].type", ctype)
         seen.add(ctype)
     if "Approved" in seen and "Denied" in seen:
         errs.invalid("status.conditions", "Denied", "Approved and Denied conditions are mutually exclusive")
+    return seen
+
+
+def validate_update(resource, old, new, subresource=""):
+    """Condition rules and the write-once certificate (validateCertificateSigningRequestUpdate)."""
+    errs = errors.FieldErrors()
+    seen = _validate_conditions((new.get("status") or {}).get("conditions") or [], errs)
     old_types = {c.get("type") for c in (old.get("status") or {}).get("conditions") or []}
     for ctype in CONDITION_TYPES:
         if ctype in old_types and ctype not in seen:
             errs.forbidden("status.conditions", f'updates may not remove a condition of type "{ctype}"')
+    if subresource != "approval":  # only /approval may add Approved or Denied
+        for ctype in ("Approved", "Denied"):
+            if ctype in seen and ctype not in old_types:
+                errs.forbidden("status.conditions", f'updates may not add a condition of type "{ctype}"')
     old_cert = (old.get("status") or {}).get("certificate")
     new_cert = (new.get("status") or {}).get("certificate")
     if old_cert and new_cert != old_cert:

@@ -142,7 +142,7 @@ class FieldErrors:
         texts = [f"{c['field']}: {c['message']}" for c in self.causes]
         aggregate = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
         qualified_kind = f"{resource.kind}.{resource.group}" if resource.group else resource.kind
-        details = {"name": name}
+        details = {"name": name} if name else {}  # omitempty: NewInvalid(kind, "", errs) names no object
         if resource.group:
             details["group"] = resource.group
         details["kind"] = resource.kind

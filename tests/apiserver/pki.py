@@ -7,6 +7,7 @@ The lifetime rules are those of kube-controller-manager's csrsigning controller
 import datetime
 import hashlib
 import ipaddress
+import secrets
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -17,6 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 BACKDATE = datetime.timedelta(minutes=5)
 SHORT_LIFETIME_THRESHOLD = datetime.timedelta(hours=8)
 MIN_SIGNING_DURATION = datetime.timedelta(minutes=10)
+SERIAL_LIMIT = 1 << 128  # the signer draws serials below 2**128 (authority.go serialNumberLimit)
 
 # spec.usages → (KeyUsage flag or None, ExtendedKeyUsage OID or None), as in authority/policies.go keyUsagesFromStrings.
 KEY_USAGES = {
@@ -131,15 +133,21 @@ class CertificateAuthority:
     def load(cls, key_bytes, cert_bytes):
         return cls(serialization.load_pem_private_key(key_bytes, None), x509.load_pem_x509_certificate(cert_bytes))
 
-    def _builder(self, subject, public_key, not_before, not_after):
-        return (
+    def _builder(self, subject, public_key, not_before, not_after, leading=()):
+        """`leading` (extension, critical) pairs come first: Go writes KeyUsage and ExtKeyUsage before the rest."""
+        builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(self.cert.subject)
             .public_key(public_key)
-            .serial_number(x509.random_serial_number())
+            .serial_number(secrets.randbelow(SERIAL_LIMIT - 1) + 1)
             .not_valid_before(not_before)
             .not_valid_after(not_after)
+        )
+        for extension, critical in leading:
+            builder = builder.add_extension(extension, critical=critical)
+        return (
+            builder
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
@@ -179,17 +187,18 @@ class CertificateAuthority:
         not_before = now - BACKDATE
         not_after = now + ttl - BACKDATE if ttl >= SHORT_LIFETIME_THRESHOLD else now + ttl
         not_after = min(not_after, self.cert.not_valid_after_utc)
-        builder = self._builder(go_ordered(csr.subject), csr.public_key(), not_before, not_after)
+        leading = []
         key_usage_flags = {KEY_USAGES[u] for u in usages if u in KEY_USAGES}
         if key_usage_flags:
-            builder = builder.add_extension(key_usage(key_usage_flags), critical=True)
+            leading.append((key_usage(key_usage_flags), True))
         ext_usages = []
         for usage in usages:
             oid = EXT_KEY_USAGES.get(usage)
             if oid is not None and oid not in ext_usages:
                 ext_usages.append(oid)
         if ext_usages:
-            builder = builder.add_extension(x509.ExtendedKeyUsage(ext_usages), critical=False)
+            leading.append((x509.ExtendedKeyUsage(ext_usages), False))
+        builder = self._builder(go_ordered(csr.subject), csr.public_key(), not_before, not_after, leading)
         try:
             sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             builder = builder.add_extension(sans, critical=False)

@@ -8,7 +8,7 @@ from . import csr as csr_registry
 from . import errors, fields, pki, rbac
 from .api import (GENERATION_RESOURCES, TOKEN_DEFAULT_SECONDS, TOKEN_MIN_SECONDS, apply_patch, field_matcher,
                   label_matcher, role_ref_go, to_table, validate_binding, validate_labels, validate_name, wants_table)
-from .resources import BY_KIND, find
+from .resources import Resource, find
 
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 ROOT_CA_DESCRIPTION = (
@@ -16,12 +16,20 @@ ROOT_CA_DESCRIPTION = (
     "internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes "
     "clusters.")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+TOKEN_REQUEST = Resource("authentication.k8s.io", "v1", "serviceaccounts/token", "TokenRequest", True)
 
 
 def _with_type(resource, obj):
     obj["kind"] = resource.kind
     obj["apiVersion"] = resource.api_version
     return obj
+
+
+def _status_written(old, new):
+    """CertificateSigning admission runs only when /status changes the certificate or the conditions."""
+    old_status, new_status = old.get("status") or {}, new.get("status") or {}
+    return (old_status.get("certificate") != new_status.get("certificate")
+            or (old_status.get("conditions") or []) != (new_status.get("conditions") or []))
 
 
 def _without_type(obj):
@@ -128,7 +136,9 @@ class Registry:
         return "All" in info.query.get("dryRun", [])
 
     def _get(self, resource, namespace, name):
-        obj = self.store.get(resource.plural, namespace, name)
+        # /api/v1/namespaces/NAME carries NAME as its namespace too (RequestInfoFactory); cluster-scoped objects are
+        # stored without one.
+        obj = self.store.get(resource.plural, namespace if resource.namespaced else "", name)
         if obj is None:
             raise errors.not_found(resource, name)
         return obj
@@ -214,6 +224,7 @@ class Registry:
     def create(self, info, resource, user, body):
         body = self._check_body(info, resource, body)
         meta = body["metadata"]
+        requested_rv = meta.get("resourceVersion")
         for volatile in ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp"):
             meta.pop(volatile, None)
         if not meta.get("name") and meta.get("generateName"):
@@ -238,6 +249,9 @@ class Registry:
         body = _with_type(resource, body)
         if resource.plural in GENERATION_RESOURCES:
             meta["generation"] = 1
+        if requested_rv not in (None, "", "0") and not self._dry_run(info):
+            # etcd3 store Create: storage.ErrResourceVersionSetOnCreate, not a Status error, so a bare 500
+            raise errors.ApiError(500, "", "resourceVersion should not be set on objects to be created")
         existing = self.store.get(resource.plural, info.namespace, meta["name"])
         if existing is not None:
             raise errors.already_exists(resource, meta["name"])
@@ -304,9 +318,11 @@ class Registry:
         new = _with_type(resource, new)
         if resource.plural == "certificatesigningrequests":
             csr_registry.prepare_update(old, new, info.subresource)
-            csr_registry.validate_update(resource, old, new)
+            csr_registry.validate_update(resource, old, new, info.subresource)
             if info.subresource == "approval":
                 self._check_signer_approval(resource, user, old)
+            elif info.subresource == "status" and _status_written(old, new):
+                self._check_signer_approval(resource, user, old, verb="sign")
         elif resource.plural == "namespaces":
             new["status"] = old.get("status")
         errs = errors.FieldErrors()
@@ -326,29 +342,37 @@ class Registry:
             return new
         return self.store.update(resource.plural, new)
 
-    def _check_signer_approval(self, resource, user, csr_obj):
-        """Approving or denying also needs `approve` on the signer (certificates admission, signing plugin)."""
+    def _check_signer_approval(self, resource, user, csr_obj, verb="approve"):
+        """Approving or denying needs `approve` on the signer, writing /status `sign` (admission plugins
+        CertificateApproval and CertificateSigning, IsAuthorizedForSignerName)."""
         signer = csr_obj["spec"]["signerName"]
         domain = signer.split("/")[0]
         for name in (signer, domain + "/*"):
-            if self.authorizer.allowed(rbac.Attributes(user=user, verb="approve", group="certificates.k8s.io",
+            if self.authorizer.allowed(rbac.Attributes(user=user, verb=verb, group="certificates.k8s.io",
                                                        resource="signers", name=name)):
                 return
         raise errors.forbidden(resource, csr_obj["metadata"]["name"],
-                               f'user not permitted to approve requests with signerName "{signer}"')
+                               f'user not permitted to {verb} requests with signerName "{signer}"')
 
     # -- delete ----------------------------------------------------------------------------------------------
     def delete(self, info, resource, body):
         obj = self._get(resource, info.namespace, info.name)
         preconditions = (body or {}).get("preconditions") or {}
         meta = obj["metadata"]
+        # rest.BeforeDelete checks the preconditions first, naming the object by GroupResource{group, Kind}.
+        by_kind = f"{resource.kind}.{resource.group}" if resource.group else resource.kind
+        details = {"name": info.name, **({"group": resource.group} if resource.group else {}), "kind": resource.kind}
         if preconditions.get("uid") and preconditions["uid"] != meta["uid"]:
             raise errors.ApiError(409, "Conflict",
-                                  f'Operation cannot be fulfilled on {resource.qualified} "{info.name}": Precondition '
-                                  f'failed: UID in precondition: {preconditions["uid"]}, UID in object meta: '
-                                  f'{meta["uid"]}', {"name": info.name, "kind": resource.plural})
+                                  f'Operation cannot be fulfilled on {by_kind} "{info.name}": the UID in the '
+                                  f'precondition ({preconditions["uid"]}) does not match the UID in record '
+                                  f'({meta["uid"]}). The object might have been deleted and then recreated', details)
         if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta["resourceVersion"]:
-            raise errors.conflict(resource, info.name)
+            raise errors.ApiError(409, "Conflict",
+                                  f'Operation cannot be fulfilled on {by_kind} "{info.name}": the ResourceVersion in '
+                                  f'the precondition ({preconditions["resourceVersion"]}) does not match the '
+                                  f'ResourceVersion in record ({meta["resourceVersion"]}). The object might have been '
+                                  'modified', details)
         if self._dry_run(info):
             return _with_type(resource, obj)
         if resource.plural == "namespaces":
@@ -369,15 +393,16 @@ class Registry:
     def token_request(self, info, body):
         if info.verb != "create":
             raise errors.method_not_allowed()
-        account = self.store.get("serviceaccounts", info.namespace, info.name)
-        if account is None:
-            raise errors.not_found(find("", "v1", "serviceaccounts"), info.name)
         spec = (body or {}).get("spec") or {}
         seconds = spec.get("expirationSeconds") or TOKEN_DEFAULT_SECONDS
         if seconds < TOKEN_MIN_SECONDS:
+            # token.go validates before looking the ServiceAccount up: NewInvalid(TokenRequest GroupKind, "", errs)
             errs = errors.FieldErrors()
             errs.invalid("spec.expirationSeconds", seconds, "may not specify a duration less than 10 minutes")
-            raise errs.error(BY_KIND[("", "ServiceAccount")], info.name)
+            raise errs.error(TOKEN_REQUEST, "")
+        account = self.store.get("serviceaccounts", info.namespace, info.name)
+        if account is None:
+            raise errors.not_found(find("", "v1", "serviceaccounts"), info.name)
         token, expires = self.tokens.issue(account, seconds, spec.get("audiences") or
                                            ["https://kubernetes.default.svc.cluster.local"])
         expiry = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -391,8 +416,8 @@ class Registry:
     def review(self, info, resource, user, body):
         body = body if isinstance(body, dict) else {}
         spec = body.get("spec") or {}
-        result = {"kind": resource.kind, "apiVersion": resource.api_version,
-                  "metadata": {"creationTimestamp": None} if resource.plural != "selfsubjectreviews" else {}}
+        # 1.36 omits a zero creationTimestamp: an access review answers with no metadata fields at all.
+        result = {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": {}}
         if resource.plural == "selfsubjectreviews":
             result["metadata"] = {"creationTimestamp": csr_registry.timestamp()}
             result["status"] = {"userInfo": user.as_dict()}
@@ -406,6 +431,8 @@ class Registry:
             return 201, result
         if resource.plural == "selfsubjectrulesreviews":
             namespace = spec.get("namespace", "")
+            if not namespace:
+                raise errors.bad_request("no namespace on request")  # selfsubjectrulesreview/rest.go
             rules = self.authorizer.rules_for(user, namespace)
             if rbac.SUPERUSER_GROUP in user.groups:
                 rules = rules + [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},

@@ -169,6 +169,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
+        # The connection ends with the stream; say so, or a client puts it back in its pool and its next request
+        # meets a closed socket.
+        self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
         try:

@@ -93,7 +93,7 @@ class Store:
             meta["uid"] = str(uuid.uuid4())
             meta["resourceVersion"] = str(self.revision)
             meta["creationTimestamp"] = timestamp()
-            meta.setdefault("generation", 1)
+            # No default generation: only kinds whose strategy sets one carry it (the registry sets it for them).
             self.objects[key] = copy.deepcopy(obj)
             self._record(resource, "ADDED", obj)
             self.save()
