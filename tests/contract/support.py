@@ -8,7 +8,6 @@ Everything here talks plain HTTP through KubeHTTP, so the same tests run against
 import base64
 import os
 import secrets
-import time
 
 from cryptography import x509
 

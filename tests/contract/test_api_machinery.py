@@ -455,11 +455,11 @@ def _whoami(cluster):
 
 def test_new_namespace_gets_the_root_ca_configmap_and_a_default_service_account(cluster, namespace):
     configmap = wait_for(lambda: _get_or_none(cluster, _cm_path(namespace, "kube-root-ca.crt")), timeout=30,
-                           what="kube-root-ca.crt")
+                         what="kube-root-ca.crt")
     assert configmap["data"]["ca.crt"].startswith("-----BEGIN CERTIFICATE-----")
     assert cluster.ca_pem.decode().strip() in configmap["data"]["ca.crt"]
     account = wait_for(lambda: _get_or_none(cluster, f"/api/v1/namespaces/{namespace}/serviceaccounts/default"),
-                         timeout=30, what="the default ServiceAccount")
+                       timeout=30, what="the default ServiceAccount")
     assert account["metadata"]["namespace"] == namespace
 
 

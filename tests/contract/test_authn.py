@@ -243,7 +243,7 @@ def test_service_account_token_stops_working_when_the_service_account_is_deleted
     assert session.post(cluster.server + SSR_PATH, json=SSR_BODY, timeout=30).status_code == 201
     cluster.admin.json("DELETE", f"/api/v1/namespaces/default/serviceaccounts/{name}", expect=200)
     wait_for(lambda: session.post(cluster.server + SSR_PATH, json=SSR_BODY, timeout=30).status_code == 401,
-               timeout=30, what="the token to be refused")
+             timeout=30, what="the token to be refused")
     assert_status(session.post(cluster.server + SSR_PATH, json=SSR_BODY, timeout=30), 401, "Unauthorized",
                   "Unauthorized")
 
@@ -257,7 +257,7 @@ def test_service_account_token_does_not_survive_a_recreated_service_account(clus
     cluster.admin.json("POST", path, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}},
                        expect=201)
     wait_for(lambda: session.post(cluster.server + SSR_PATH, json=SSR_BODY, timeout=30).status_code == 401,
-               timeout=30, what="the token to be refused")
+             timeout=30, what="the token to be refused")
     assert_status(session.post(cluster.server + SSR_PATH, json=SSR_BODY, timeout=30), 401, "Unauthorized",
                   "Unauthorized")
 
@@ -329,7 +329,7 @@ def test_impersonate_verb_on_one_user_allows_only_that_user(make_user, cluster, 
     role = make_role(cluster.admin, cleanup, [rule([""], ["users"], ["impersonate"], [target])])
     bind(cluster.admin, cleanup, [("User", trent.name)], role)
     info = wait_for(lambda: _whoami_or_none(trent.http, {"Impersonate-User": target}), timeout=10,
-                      what="the impersonation grant")
+                    what="the impersonation grant")
     assert info["username"] == target
     response = trent.http.request("GET", "/api/v1/namespaces", headers={"Impersonate-User": other})
     assert_status(response, 403, "Forbidden",

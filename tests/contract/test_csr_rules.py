@@ -240,7 +240,7 @@ def _approver_role(cluster, cleanup, user, signer_names=None):
 
 def _wait_for_grant(client, name):
     wait_for(lambda: client.request("GET", f"{CSR_PATH}/{name}").status_code == 200, timeout=15,
-               what="the approver grant")
+             what="the approver grant")
 
 
 def test_approving_needs_update_on_the_approval_subresource(cluster, make_user, cleanup, csr_name):
@@ -279,7 +279,7 @@ def test_approve_on_the_exact_signer_name_allows_approval(cluster, make_user, cl
     _approver_role(cluster, cleanup, eve, [CLIENT_SIGNER])
     _wait_for_grant(eve.http, csr_name)
     response = wait_for(lambda: _ok(set_condition(eve.http, csr_name, "Approved")), timeout=15,
-                          what="the signer grant")
+                        what="the signer grant")
     assert conditions(response.json())["Approved"]["status"] == "True"
 
 
@@ -289,7 +289,7 @@ def test_approve_on_the_signer_domain_wildcard_allows_approval(cluster, make_use
     _approver_role(cluster, cleanup, flo, ["kubernetes.io/*"])
     _wait_for_grant(flo.http, csr_name)
     response = wait_for(lambda: _ok(set_condition(flo.http, csr_name, "Denied")), timeout=15,
-                          what="the signer grant")
+                        what="the signer grant")
     assert list(conditions(response.json())) == ["Denied"]
 
 
@@ -375,5 +375,5 @@ def test_writing_status_needs_sign_on_the_signer(cluster, make_user, cleanup, cs
     signer = make_role(cluster.admin, cleanup, [rule([CSR_GROUP], ["signers"], ["sign"], ["example.com/*"])])
     bind(cluster.admin, cleanup, [("User", hugo.name)], signer)
     response = wait_for(lambda: _ok(_put_status(hugo.http, csr_name, certificate=_some_certificate_pem())),
-                          timeout=15, what="the sign grant")
+                        timeout=15, what="the sign grant")
     assert response.json()["status"]["certificate"]

@@ -26,7 +26,7 @@ def _configmap(admin, cleanup, namespace, name=None, data=None):
 def _allowed(client, method, path, body=None, expect=(200, 201)):
     """Wait until RBAC lets the request through (a real cluster's authorizer cache lags a little)."""
     return wait_for(lambda: client.request(method, path, body).status_code in expect, timeout=15,
-                      what=f"{method} {path} to be allowed")
+                    what=f"{method} {path} to be allowed")
 
 
 def _ssar(client, **attributes):
@@ -210,8 +210,8 @@ def test_star_slash_subresource_matches_that_subresource_of_every_resource(clust
     role = make_role(cluster.admin, cleanup, [rule(["certificates.k8s.io"], ["*/approval"], ["update"])])
     bind(cluster.admin, cleanup, [("User", lee.name)], role)
     wait_for(lambda: _ssar(lee.http, verb="update", group="certificates.k8s.io",
-                             resource="certificatesigningrequests", subresource="approval"), timeout=15,
-               what="the binding")
+                           resource="certificatesigningrequests", subresource="approval"), timeout=15,
+             what="the binding")
     assert not _ssar(lee.http, verb="update", group="certificates.k8s.io", resource="certificatesigningrequests")
     assert not _ssar(lee.http, verb="update", group="certificates.k8s.io", resource="certificatesigningrequests",
                      subresource="status")
@@ -331,7 +331,7 @@ def test_binding_a_role_you_do_not_hold_is_an_escalation(cluster, make_user, nam
     name = f"uma-{secrets.token_hex(2)}"
     body = _binding(name, secret_reader, [("User", uma.name)])
     response, = wait_for(lambda: _not_rbac_denied(tom.http.request("POST", path, body)), timeout=15,
-                           what="the rolebinding grant")
+                         what="the rolebinding grant")
     assert_status(response, 403, "Forbidden",
                   f'rolebindings.rbac.authorization.k8s.io "{name}" is forbidden: user "{tom.name}" '
                   f'(groups=["{tom.groups[0]}" "system:authenticated"]) is attempting to grant RBAC permissions not '
@@ -370,7 +370,7 @@ def test_creating_a_role_with_permissions_you_lack_is_an_escalation(cluster, mak
     body = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name},
             "rules": [rule([""], ["secrets"], ["list"])]}
     response, = wait_for(lambda: _not_rbac_denied(wes.http.request("POST", path, body)), timeout=15,
-                           what="the role grant")
+                         what="the role grant")
     assert_status(response, 403, "Forbidden",
                   f'roles.rbac.authorization.k8s.io "{name}" is forbidden: user "{wes.name}" '
                   f'(groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n'

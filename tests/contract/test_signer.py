@@ -259,7 +259,7 @@ def test_node_renewing_its_own_client_certificate_is_auto_approved_as_self(clust
         rule(["certificates.k8s.io"], ["certificatesigningrequests/selfnodeclient"], ["create"])])
     bind(cluster.admin, cleanup, [("User", node.name)], role)
     wait_for(lambda: node.http.request("GET", f"{CSR_PATH}/none").status_code == 404, timeout=15,
-               what="the CSR grant")
+             what="the CSR grant")
     name = _name(cluster, "self")
     request = _csr_pem(new_key(), node.name, ["system:nodes"])
     node.http.json("POST", CSR_PATH, csr_manifest(name, request, signer=KUBELET_CLIENT,
@@ -278,7 +278,7 @@ def test_kubelet_client_request_of_a_requester_without_node_rights_stays_pending
         rule(["certificates.k8s.io"], ["certificatesigningrequests"], ["create", "get"])])
     bind(cluster.admin, cleanup, [("User", ivy.name)], role)
     wait_for(lambda: ivy.http.request("GET", f"{CSR_PATH}/none").status_code == 404, timeout=15,
-               what="the CSR grant")
+             what="the CSR grant")
     mine = _name(cluster, "ivy")
     request = _csr_pem(new_key(), f"system:node:{_name(cluster, 'n')}", ["system:nodes"])
     ivy.http.json("POST", CSR_PATH, csr_manifest(mine, request, signer=KUBELET_CLIENT,
@@ -377,7 +377,7 @@ def test_approved_but_never_issued_when_signing_is_off(cluster, cleanup):
         wait_for_csr(cluster.admin, kubelet, lambda c: "Approved" in conditions(c), what="the approver's pass")
         with pytest.raises(AssertionError, match="timed out"):
             wait_for(lambda: (cluster.admin.json("GET", f"{CSR_PATH}/{name}", expect=200).get("status") or {})
-                       .get("certificate"), timeout=2 + before["signingDelay"], what="a certificate")
+                     .get("certificate"), timeout=2 + before["signingDelay"], what="a certificate")
         assert list(conditions(cluster.admin.json("GET", f"{CSR_PATH}/{name}", expect=200))) == ["Approved"]
     finally:
         cluster.control("PUT", "settings", {"signingEnabled": before["signingEnabled"]})
