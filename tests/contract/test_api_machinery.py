@@ -266,18 +266,24 @@ def test_json_merge_patch_on_a_configmap(cluster, namespace):
     assert patched["metadata"]["labels"] == {"x": "y"}
 
 
-def test_strategic_merge_patch_on_a_configmap_and_a_role_binding(cluster, namespace, cleanup):
-    cluster.admin.json("POST", _cm_path(namespace), _configmap("smp", data={"a": "1"}), expect=201)
-    patched = cluster.admin.json("PATCH", _cm_path(namespace, "smp"), {"data": {"b": "2"}},
-                                 content_type="application/strategic-merge-patch+json", expect=200)
-    assert patched["data"] == {"a": "1", "b": "2"}
-    name = f"smp-{secrets.token_hex(3)}"
+def _view_binding_for_user_one(cluster, namespace, cleanup, name):
+    """A RoleBinding of ClusterRole view to User "one"; returns the collection path."""
     path = f"{RBAC}/namespaces/{namespace}/rolebindings"
     cluster.admin.json("POST", path, {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"kind": "User", "name": "one", "apiGroup": "rbac.authorization.k8s.io"}]}, expect=201)
     cleanup.add(f"{path}/{name}")
+    return path
+
+
+def test_strategic_merge_patch_on_a_configmap_and_a_role_binding(cluster, namespace, cleanup):
+    cluster.admin.json("POST", _cm_path(namespace), _configmap("smp", data={"a": "1"}), expect=201)
+    patched = cluster.admin.json("PATCH", _cm_path(namespace, "smp"), {"data": {"b": "2"}},
+                                 content_type="application/strategic-merge-patch+json", expect=200)
+    assert patched["data"] == {"a": "1", "b": "2"}
+    name = f"smp-{secrets.token_hex(3)}"
+    path = _view_binding_for_user_one(cluster, namespace, cleanup, name)
     # RoleBinding.subjects has no patch merge key: a strategic merge patch replaces the whole list.
     patched = cluster.admin.json("PATCH", f"{path}/{name}", {
         "subjects": [{"kind": "User", "name": "two", "apiGroup": "rbac.authorization.k8s.io"}]},
@@ -287,12 +293,7 @@ def test_strategic_merge_patch_on_a_configmap_and_a_role_binding(cluster, namesp
 
 def test_json_patch_on_a_role_binding(cluster, namespace, cleanup):
     name = f"jp-{secrets.token_hex(3)}"
-    path = f"{RBAC}/namespaces/{namespace}/rolebindings"
-    cluster.admin.json("POST", path, {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
-        "subjects": [{"kind": "User", "name": "one", "apiGroup": "rbac.authorization.k8s.io"}]}, expect=201)
-    cleanup.add(f"{path}/{name}")
+    path = _view_binding_for_user_one(cluster, namespace, cleanup, name)
     group = {"kind": "Group", "name": "team", "apiGroup": "rbac.authorization.k8s.io"}
     patched = cluster.admin.json("PATCH", f"{path}/{name}", [
         {"op": "add", "path": "/subjects/-", "value": group},
