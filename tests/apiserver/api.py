@@ -340,11 +340,10 @@ def find_resource(info):
         allowed = {sub for sub, _verbs in resource.subresources}
         if info.subresource not in allowed or getattr(info, "extra_parts", None):
             raise errors.path_not_found()
-    if resource.namespaced != bool(info.namespace) and info.verb not in ("list", "watch", "deletecollection"):
-        if not (resource.plural == "namespaces"):
+    # A namespace's own name lands in info.namespace (/api/v1/namespaces/NAME), as in RequestInfoFactory.
+    if resource.plural != "namespaces":
+        if info.namespace and not resource.namespaced:
             raise errors.path_not_found()
-    if resource.namespaced and not info.namespace and info.verb == "deletecollection":
-        raise errors.path_not_found()
-    if not resource.namespaced and info.namespace and resource.plural != "namespaces":
-        raise errors.path_not_found()
+        if resource.namespaced and not info.namespace and info.verb not in ("list", "watch"):
+            raise errors.path_not_found()
     return resource

@@ -110,9 +110,9 @@ def impersonate(user, headers, authorizer):
               for k in headers.keys() if k.lower().startswith("impersonate-extra-")}
     if not target:
         if groups or uid or extras:
+            requested = ", ".join(f"Impersonate-Group: {g}" for g in groups)
             raise errors.ApiError(500, "InternalError",
-                                  "Internal error occurred: requested [%s] without impersonating a user" % (
-                                      ", ".join(f"Impersonate-Group: {g}" for g in groups)))
+                                  f"Internal error occurred: requested [{requested}] without impersonating a user")
         return user
     checks = []
     if target.startswith("system:serviceaccount:"):

@@ -117,9 +117,6 @@ class Registry:
             patched["metadata"].setdefault("name", info.name)
             if info.namespace:
                 patched["metadata"].setdefault("namespace", info.namespace)
-            # A patch carries no resourceVersion precondition unless it sets one itself.
-            if b'"resourceVersion"' not in (body or b""):
-                patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             return 200, self.update(info, resource, user, patched, dry_run=self._dry_run(info))
         if verb == "delete":
             return 200, self.delete(info, resource, body)
@@ -277,7 +274,7 @@ class Registry:
             ref_plural = "clusterroles" if ref.get("kind") == "ClusterRole" else "roles"
             if rbac.SUPERUSER_GROUP in user.groups or self.authorizer.allowed(rbac.Attributes(
                     user=user, verb="bind", group=rbac.RBAC_GROUP, resource=ref_plural,
-                    namespace=namespace if ref_plural == "roles" else namespace, name=ref.get("name", ""))):
+                    namespace=namespace, name=ref.get("name", ""))):
                 return
             role = self.store.get(ref_plural, namespace if ref_plural == "roles" else "", ref.get("name"))
             if role is None:

@@ -99,7 +99,7 @@ class Store:
             self.save()
             return copy.deepcopy(obj)
 
-    def update(self, resource, obj, spec_changed=False):
+    def update(self, resource, obj):
         """Store `obj` over the existing object; the caller has checked the resourceVersion precondition."""
         with self.lock:
             meta = obj["metadata"]
@@ -109,8 +109,6 @@ class Store:
                 return copy.deepcopy(old)  # no-op updates do not bump resourceVersion, as in the real server
             self.revision += 1
             meta["resourceVersion"] = str(self.revision)
-            if spec_changed:
-                meta["generation"] = old["metadata"].get("generation", 1) + 1
             self.objects[key] = copy.deepcopy(obj)
             self._record(resource, "MODIFIED", obj)
             self.save()
