@@ -266,6 +266,20 @@ def test_json_merge_patch_on_a_configmap(cluster, namespace):
     assert patched["metadata"]["labels"] == {"x": "y"}
 
 
+def test_merge_patch_with_a_stale_resource_version_conflicts(cluster, namespace):
+    created = cluster.admin.json("POST", _cm_path(namespace), _configmap("patch-rv", data={"a": "1"}), expect=201)
+    cluster.admin.json("PATCH", _cm_path(namespace, "patch-rv"), {"data": {"a": "2"}},
+                       content_type="application/merge-patch+json", expect=200)
+    response = cluster.admin.request("PATCH", _cm_path(namespace, "patch-rv"),
+                                     {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
+                                      "data": {"a": "stale"}},
+                                     content_type="application/merge-patch+json")
+    assert_status(response, 409, "Conflict",
+                  'Operation cannot be fulfilled on configmaps "patch-rv": the object has been modified; please '
+                  'apply your changes to the latest version and try again')
+    assert cluster.admin.json("GET", _cm_path(namespace, "patch-rv"), expect=200)["data"] == {"a": "2"}
+
+
 def _view_binding_for_user_one(cluster, namespace, cleanup, name):
     """A RoleBinding of ClusterRole view to User "one"; returns the collection path."""
     path = f"{RBAC}/namespaces/{namespace}/rolebindings"
