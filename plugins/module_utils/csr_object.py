@@ -1,0 +1,159 @@
+# Copyright (c) kubeaccess.x509 contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The CertificateSigningRequest object as the API holds it: manifest, phase, ownership, waiting, verification."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import time
+
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate, Request
+from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, write_atomic
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import permission_for, signer_permission
+
+CSR_API = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "kubeaccess.x509"
+USER_ANNOTATION = "kubeaccess.x509/user"
+CERTIFICATE_MODE = 0o644
+
+
+class IssuanceError(Exception):
+    """The certificate did not come, or is not what was asked for."""
+
+
+def path(name):
+    return f"{CSR_API}/{name}"
+
+
+def manifest(name, request_pem, signer, usages, expiration_seconds, labels=None, annotations=None):
+    metadata = {"name": name, "labels": dict(labels or {}, **{MANAGED_BY_LABEL: MANAGED_BY})}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    spec = {"request": base64.b64encode(request_pem).decode(), "signerName": signer, "usages": list(usages)}
+    if expiration_seconds is not None:
+        spec["expirationSeconds"] = expiration_seconds
+    return {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": metadata,
+            "spec": spec}
+
+
+def request_of(obj):
+    return Request(base64.b64decode(obj["spec"]["request"]))
+
+
+def certificate_pem(obj):
+    encoded = (obj.get("status") or {}).get("certificate")
+    return base64.b64decode(encoded) if encoded else None
+
+
+def condition(obj, kind):
+    for entry in (obj.get("status") or {}).get("conditions") or []:
+        if entry.get("type") == kind and entry.get("status", "True") == "True":
+            return entry
+    return None
+
+
+def phase(obj):
+    """pending, approved, issued, denied or failed: what `kubectl get csr` shows, with issuance made explicit."""
+    for kind in ("Denied", "Failed"):
+        if condition(obj, kind):
+            return kind.lower()
+    if certificate_pem(obj):
+        return "issued"
+    return "approved" if condition(obj, "Approved") else "pending"
+
+
+def is_managed(obj):
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+
+
+def same_spec(obj, wanted):
+    """The existing object asks for what `wanted` (a manifest) asks for; signatures may differ."""
+    spec, want = obj.get("spec") or {}, wanted["spec"]
+    try:
+        same_request = request_of(obj).same_request_as(request_of(wanted))
+    except ValueError:
+        return False
+    return (same_request and spec.get("signerName") == want["signerName"]
+            and sorted(spec.get("usages") or []) == sorted(want["usages"])
+            and spec.get("expirationSeconds") == want.get("expirationSeconds"))
+
+
+def describe_condition(entry):
+    return f"reason {entry.get('reason') or '(none)'}: {entry.get('message') or '(no message)'}"
+
+
+def not_issued_diagnosis(name, signer, timeout):
+    return (f"CSR {name} is approved but no certificate was issued within {timeout} s. Likely causes: "
+            "kube-controller-manager runs without --cluster-signing-cert-file and --cluster-signing-key-file (or "
+            f"the per-signer --cluster-signing-kube-apiserver-client-* flags); a managed cluster (EKS, for "
+            f"example) that does not sign {signer}; or, for a custom signer, its controller is not running")
+
+
+def wait_for_certificate(client, name, timeout):
+    """Poll until the certificate is there; Denied, Failed, deletion or the timeout end the wait with a reason."""
+    deadline = time.monotonic() + timeout
+    interval = 0.2
+    while True:
+        obj = client.get_or_none(path(name))
+        if obj is None:
+            raise IssuanceError(f"CSR {name} was deleted while waiting for its certificate")
+        current = phase(obj)
+        if current == "issued":
+            return obj
+        if current in ("denied", "failed"):
+            entry = condition(obj, current.capitalize())
+            raise IssuanceError(f"CSR {name} is {current}, {describe_condition(entry)}")
+        if time.monotonic() >= deadline:
+            if current == "pending":
+                raise IssuanceError(f"CSR {name} is still pending after {timeout} s: nobody approved it. Approve "
+                                    f"it with kubeaccess.x509.k8s_csr_approve or `kubectl certificate approve "
+                                    f"{name}`")
+            raise IssuanceError(not_issued_diagnosis(name, obj["spec"]["signerName"], timeout))
+        time.sleep(min(interval, max(deadline - time.monotonic(), 0.05)))
+        interval = min(interval * 1.5, 2.0)
+
+
+def verify_certificate(cert_pem, request, ca_pem=None):
+    """The issued certificate carries the requested key and subject; returns what was checked.
+
+    Chaining to the CA is reported, not required: the client signer's CA may differ from the CA the connection
+    trusts (the kube-apiserver's serving CA).
+    """
+    cert = Certificate(cert_pem)
+    if cert.fingerprint != request.fingerprint:
+        raise IssuanceError(f"the issued certificate's public key ({cert.fingerprint}) is not the requested one "
+                            f"({request.fingerprint}); it was not issued for this request")
+    if cert.common_name != request.common_name or sorted(cert.organizations) != sorted(request.organizations):
+        raise IssuanceError(f"the issued certificate is for CN={cert.common_name!r}, O={cert.organizations}, not "
+                            f"the requested CN={request.common_name!r}, O={request.organizations}")
+    return cert, {"public_key": True, "subject": True,
+                  "chains_to_cluster_ca": cert.issued_by(ca_pem) if ca_pem else None}
+
+
+def store_issued(obj, request, ca_pem, certificate_path, check_mode):
+    """Verify the issued certificate, write it to certificate_path if given; returns (result, file_changed)."""
+    cert, verification = verify_certificate(certificate_pem(obj), request, ca_pem)
+    result = dict(cert.describe(), certificate=cert.pem.decode(), verification=verification,
+                  lifetime_seconds=int(cert.lifetime_seconds()),
+                  requested_expiration_seconds=obj["spec"].get("expirationSeconds"))
+    changed = bool(certificate_path) and read_file(certificate_path) != cert.pem
+    if changed and not check_mode:
+        write_atomic(certificate_path, cert.pem, CERTIFICATE_MODE)
+    return result, changed
+
+
+def approval_requirements(name, signer):
+    """What an approver needs: RBAC on the approval subresource and the signer-specific approve verb."""
+    return [permission_for("PUT", f"{path(name)}/approval"), signer_permission(signer)]
+
+
+def with_condition(obj, kind, reason, message):
+    """The object as read (same resourceVersion) plus one decision: the update is refused if it changed since."""
+    updated = dict(obj, status=dict(obj.get("status") or {}))
+    updated["status"]["conditions"] = list(updated["status"].get("conditions") or []) + [{
+        "type": kind, "status": "True", "reason": reason, "message": message,
+        "lastUpdateTime": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}]
+    return updated

@@ -1,0 +1,286 @@
+# Copyright (c) kubeaccess.x509 contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection to the Kubernetes API: the kubernetes.core-compatible auth options, one HTTP client, retries, and the
+one place where API failures become messages a user can act on.
+
+The `kubernetes` package is only used to read kubeconfigs (exec plugins, tokens, in-cluster config) and to build
+the TLS connection pool; requests and responses are plain JSON, so no model classes are built, and the package
+is imported once, only by a module run that really talks to the API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from urllib.parse import urlencode
+
+from ansible.module_utils.basic import env_fallback
+
+AUTH_ARG_SPEC = dict(
+    kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+    context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+    host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
+    api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
+    validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+    ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
+    client_cert=dict(type="path", aliases=["cert_file"], fallback=(env_fallback, ["K8S_AUTH_CERT_FILE"])),
+    client_key=dict(type="path", aliases=["key_file"], no_log=False,
+                    fallback=(env_fallback, ["K8S_AUTH_KEY_FILE"])),
+    proxy=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_PROXY"])),
+    impersonate_user=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_IMPERSONATE_USER"])),
+    impersonate_groups=dict(type="list", elements="str", fallback=(env_fallback, ["K8S_AUTH_IMPERSONATE_GROUPS"])),
+)
+
+USER_AGENT = "kubeaccess.x509"
+RETRIABLE_STATUS = (429, 500, 502, 503, 504)
+MAX_ATTEMPTS = 5
+MAX_SLEEP = 10.0
+_VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_RBAC_DENIAL = re.compile(r"cannot (\w+) resource")
+_SIGNER_DENIAL = re.compile(r"not permitted to (\w+) requests with signerName \"([^\"]+)\"")
+
+
+class KubeError(Exception):
+    """Anything that stops a request; `str()` is the message for the user."""
+
+
+class ConnectionConfigError(KubeError):
+    """The auth options or kubeconfig cannot give a connection; raised before any request."""
+
+
+class ApiError(KubeError):
+    """The API answered with a failure Status."""
+
+    def __init__(self, status, body, method, path, requirements=None):
+        self.status = status
+        self.body = body if isinstance(body, dict) else {}
+        self.reason = self.body.get("reason") or ""
+        self.server_message = self.body.get("message") or (body if isinstance(body, str) else "")
+        self.method = method
+        self.path = path
+        super().__init__(self._describe(requirements))
+
+    def _describe(self, requirements):
+        text = f"{self.method} {self.path}: HTTP {self.status} {self.reason or ''}".rstrip()
+        if self.server_message:
+            text += f": {self.server_message}"
+        if self.status == 401:
+            text += (" (the API server did not accept the credentials: a client certificate not signed by the "
+                     "cluster CA or expired, or an invalid token)")
+        if self.status == 403 and self.missing_permission():
+            text += f". Missing permission: {self.missing_permission()}"
+            others = [r for r in requirements or () if r != self.missing_permission()]
+            if others:
+                text += f"; this call also needs: {'; '.join(others)}"
+        return text
+
+    def missing_permission(self):
+        """For RBAC refusals, the rule to grant; None for admission plugins, which also answer 403."""
+        signer = _SIGNER_DENIAL.search(self.server_message)
+        if signer:
+            return signer_permission(signer.group(2), signer.group(1))
+        if _RBAC_DENIAL.search(self.server_message):
+            return permission_for(self.method, self.path)
+        return None
+
+    @property
+    def conflict(self):
+        return self.status == 409 and self.reason == "Conflict"
+
+    @property
+    def already_exists(self):
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+
+_PATH = re.compile(r"^/apis?/(?:(?P<group>[^/]+)/)?(?P<version>v[^/]+)/(?:namespaces/(?P<namespace>[^/]+)/)?"
+                   r"(?P<resource>[^/?]+)(?:/(?P<name>[^/?]+))?(?:/(?P<subresource>[^/?]+))?")
+
+
+def permission_for(method, path):
+    """The RBAC rule a request needs, derived from its method and path."""
+    match = _PATH.match(path)
+    if not match:
+        return f"{method.lower()} on the non-resource URL {path.split('?')[0]}"
+    parts = match.groupdict()
+    verb = _VERB_BY_METHOD.get(method) or ("get" if parts["name"] else "list")
+    resource = parts["resource"] + (f"/{parts['subresource']}" if parts["subresource"] else "")
+    group = parts["group"] if path.startswith("/apis/") else ""
+    scope = f"in namespace {parts['namespace']}" if parts["namespace"] else "at the cluster scope"
+    return f"{verb} on {resource} in API group \"{group}\" {scope}"
+
+
+def signer_permission(signer, verb="approve"):
+    return f"{verb} on signers (resourceNames: [\"{signer}\"]) in API group \"certificates.k8s.io\""
+
+
+def _kube_modules():
+    # Imported here, once, so that module runs that need no API never pay for it.
+    import kubernetes.client.rest as rest  # pylint: disable=import-outside-toplevel
+    import kubernetes.config as config  # pylint: disable=import-outside-toplevel
+    from kubernetes.client.configuration import Configuration  # pylint: disable=import-outside-toplevel
+    import urllib3  # pylint: disable=import-outside-toplevel
+    return rest, config, Configuration, urllib3
+
+
+def _load_configuration(params):
+    rest, config, configuration_class, urllib3 = _kube_modules()
+    configuration = configuration_class()
+    kubeconfig, context = params.get("kubeconfig"), params.get("context")
+    if kubeconfig and not os.path.isfile(kubeconfig):
+        raise ConnectionConfigError(f"kubeconfig: {kubeconfig} does not exist or is not a file; give the path of a "
+                                    "kubeconfig (or set K8S_AUTH_KUBECONFIG)")
+    explicit_host = params.get("host") and not (kubeconfig or context)
+    in_cluster = not (kubeconfig or context or params.get("host")) and os.environ.get("KUBERNETES_SERVICE_HOST")
+    try:
+        if in_cluster:
+            config.load_incluster_config(client_configuration=configuration)
+        elif not explicit_host:
+            _load_kubeconfig(config, kubeconfig, context, configuration)
+    except config.ConfigException as exc:
+        raise ConnectionConfigError(str(exc)) from None
+    overrides = {"host": "host", "ca_cert": "ssl_ca_cert", "client_cert": "cert_file", "client_key": "key_file",
+                 "validate_certs": "verify_ssl", "proxy": "proxy"}
+    for option, attribute in overrides.items():
+        if params.get(option) is not None:
+            setattr(configuration, attribute, params[option])
+    if params.get("api_key"):
+        configuration.api_key = {"authorization": f"Bearer {params['api_key']}"}
+        configuration.refresh_api_key_hook = None
+    if not configuration.host or configuration.host == "http://localhost":
+        raise ConnectionConfigError("no API server: give kubeconfig (or K8S_AUTH_KUBECONFIG), or host with "
+                                    "credentials")
+    return configuration, rest.RESTClientObject(configuration).pool_manager, urllib3
+
+
+def _load_kubeconfig(config, kubeconfig, context, configuration):
+    path = kubeconfig or os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+    if not os.path.isfile(path):
+        raise ConnectionConfigError(f"kubeconfig: no kubeconfig given and {path} does not exist; give kubeconfig "
+                                    "(or set K8S_AUTH_KUBECONFIG), or host with credentials")
+    if context:
+        contexts, _active = config.list_kube_config_contexts(path)
+        names = [entry["name"] for entry in contexts or []]
+        if context not in names:
+            raise ConnectionConfigError(f"context: {context!r} is not in {path}; it has: {', '.join(names) or 'none'}")
+    config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
+                            persist_config=False)
+
+
+class KubeClient:
+    """JSON over HTTPS with the caller's credentials, with bounded retries on overload and server errors."""
+
+    def __init__(self, params):
+        self.configuration, self._pool, self._urllib3 = _load_configuration(params)
+        self.server = self.configuration.host.rstrip("/")
+        self.impersonate_user = params.get("impersonate_user")
+        self.impersonate_groups = params.get("impersonate_groups") or []
+
+    def ca_pem(self):
+        """The CA bundle the connection trusts, when it has one (from the kubeconfig or ca_cert)."""
+        path = self.configuration.ssl_ca_cert
+        if not path or not os.path.isfile(path):
+            return None
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def _headers(self, body):
+        headers = self._urllib3.HTTPHeaderDict({"Accept": "application/json", "User-Agent": USER_AGENT})
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        token = self.configuration.get_api_key_with_prefix("authorization")
+        if token:
+            headers["Authorization"] = token
+        if self.impersonate_user:
+            headers["Impersonate-User"] = self.impersonate_user
+        for group in self.impersonate_groups:
+            headers.add("Impersonate-Group", group)
+        return headers
+
+    def _send(self, method, url, body):
+        exceptions = self._urllib3.exceptions
+        try:
+            return self._pool.request(method, url, body=None if body is None else json.dumps(body).encode(),
+                                      headers=self._headers(body), retries=False, redirect=False,
+                                      timeout=self._urllib3.Timeout(connect=10, read=60))
+        except exceptions.SSLError as exc:
+            raise KubeError(f"TLS failure talking to {self.server}: {exc}. If the server certificate is not "
+                            "trusted, give the cluster CA (certificate-authority-data in the kubeconfig, or "
+                            "ca_cert); if it is the client certificate, check client_cert/client_key") from None
+        except (exceptions.NewConnectionError, exceptions.ConnectTimeoutError) as exc:
+            raise _Unreachable(f"cannot reach the API server at {self.server}: {_reason(exc)}. Check the server "
+                               "address in the kubeconfig (or host), the network and proxy") from None
+        except (exceptions.ProtocolError, exceptions.ReadTimeoutError) as exc:
+            raise _Unreachable(f"the API server at {self.server} dropped the connection: {_reason(exc)}") from None
+
+    def request(self, method, path, body=None, query=None, requirements=None, expect=(200, 201)):
+        """Send one request; retry 429 and 5xx (honouring Retry-After) and dropped connections, boundedly."""
+        url = self.server + path + (f"?{urlencode(query, doseq=True)}" if query else "")
+        attempt = 1
+        while True:
+            try:
+                response = self._send(method, url, body)
+            except _Unreachable:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                time.sleep(backoff(attempt))
+                attempt += 1
+                continue
+            payload = _decode(response.data)
+            if response.status in expect:
+                return payload
+            if response.status not in RETRIABLE_STATUS or attempt == MAX_ATTEMPTS:
+                raise ApiError(response.status, payload, method, path, requirements)
+            time.sleep(retry_after(response.headers.get("Retry-After")) or backoff(attempt))
+            attempt += 1
+
+    def get_or_none(self, path):
+        try:
+            return self.request("GET", path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+
+class _Unreachable(KubeError):
+    pass
+
+
+def _reason(exc):
+    return str(getattr(exc, "reason", None) or exc).split(": ", 1)[-1]
+
+
+def _decode(data):
+    try:
+        return json.loads(data) if data else {}
+    except ValueError:
+        return data.decode("utf-8", "replace")
+
+
+def retry_after(header):
+    """Seconds to wait from a Retry-After header, capped; None when absent or not a number of seconds."""
+    try:
+        return min(max(float(header), 0.0), MAX_SLEEP) if header is not None else None
+    except ValueError:
+        return None
+
+
+def backoff(attempt):
+    """Exponential backoff with jitter: about 0.25, 0.5, 1, 2 s…, capped."""
+    return min(MAX_SLEEP, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
+def with_conflict_retries(operation):
+    """Run `operation` again (it re-reads what it changes) when an update lost a resourceVersion race."""
+    attempt = 1
+    while True:
+        try:
+            return operation()
+        except ApiError as exc:
+            if not exc.conflict or attempt == MAX_ATTEMPTS:
+                raise
+            time.sleep(backoff(attempt))
+            attempt += 1
