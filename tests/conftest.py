@@ -14,12 +14,28 @@ import sys
 
 import pytest
 
-from tests.kube import (CSR_PATH, KubeHTTP, approve, csr_manifest, make_csr_pem, new_key, wait_for_certificate,
-                        write_user_kubeconfig)
+from tests.kube import (CSR_PATH, Cleanup, KubeHTTP, approve, csr_manifest, make_csr_pem, new_key,
+                        wait_for_certificate, write_user_kubeconfig)
 from cryptography.hazmat.primitives import serialization
 
 REAL_CLUSTER_ENV = "KUBEACCESS_TEST_KUBECONFIG"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# ansible_collections/kubeaccess/x509 → the checkout: unit tests import the collection's code from here and
+# playbooks run by the tests use it as their collections path.
+COLLECTIONS_PATH = os.path.join(ROOT, "tests", "output", "collections")
+
+
+def _link_checkout_as_collection():
+    namespace_dir = os.path.join(COLLECTIONS_PATH, "ansible_collections", "kubeaccess")
+    os.makedirs(namespace_dir, exist_ok=True)
+    link = os.path.join(namespace_dir, "x509")
+    if not os.path.islink(link):
+        os.symlink(ROOT, link)
+    if COLLECTIONS_PATH not in sys.path:
+        sys.path.insert(0, COLLECTIONS_PATH)
+
+
+_link_checkout_as_collection()
 
 
 def pytest_configure(config):
@@ -123,3 +139,11 @@ def cluster(tmp_path_factory):
 @pytest.fixture
 def admin(cluster):
     return cluster.admin
+
+
+@pytest.fixture
+def cleanup(cluster):
+    """Paths registered with cleanup.add(path) are deleted (as admin) after the test, newest first."""
+    pending = Cleanup(cluster.admin)
+    yield pending
+    pending.run()

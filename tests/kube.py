@@ -75,6 +75,24 @@ class KubeHTTP:
         return response.json()
 
 
+class Cleanup:
+    """Paths to DELETE (as admin) at the end of a test, newest first."""
+
+    def __init__(self, admin):
+        self.admin = admin
+        self.paths = []
+
+    def add(self, path):
+        """Delete `path` after the test; returns it."""
+        self.paths.append(path)
+        return path
+
+    def run(self):
+        """Delete everything registered, newest first; what is already gone is fine."""
+        for path in reversed(self.paths):
+            self.admin.request("DELETE", path)
+
+
 def new_key():
     return ec.generate_private_key(ec.SECP256R1())
 

@@ -35,6 +35,8 @@ AUTH_ARG_SPEC = dict(
 )
 
 USER_AGENT = "kubeaccess.x509"
+# Servers with anonymous auth answer unauthenticated requests with a 403 for this user, not a 401.
+ANONYMOUS = 'User "system:anonymous"'
 RETRIABLE_STATUS = (429, 500, 502, 503, 504)
 MAX_ATTEMPTS = 5
 MAX_SLEEP = 10.0
@@ -67,10 +69,10 @@ class ApiError(KubeError):
         text = f"{self.method} {self.path}: HTTP {self.status} {self.reason or ''}".rstrip()
         if self.server_message:
             text += f": {self.server_message}"
-        if self.status == 401:
+        if self.status == 401 or ANONYMOUS in self.server_message:
             text += (" (the API server did not accept the credentials: a client certificate not signed by the "
                      "cluster CA or expired, or an invalid token)")
-        if self.status == 403 and self.missing_permission():
+        elif self.status == 403 and self.missing_permission():
             text += f". Missing permission: {self.missing_permission()}"
             others = [r for r in requirements or () if r != self.missing_permission()]
             if others:

@@ -399,7 +399,9 @@ class CsrRequest:
             self._check_request_identity(source)
             return
         path = params["private_key_path"]
-        data = read_file(path) if os.path.exists(path) else None
+        if not path:
+            return
+        data = read_file(path)
         if data is not None:
             try:
                 self.key = load_private_key(data, params["private_key_passphrase"])

@@ -4,15 +4,7 @@ import secrets
 
 import pytest
 
-from tests.contract.support import Cleanup, User
-
-
-@pytest.fixture
-def cleanup(cluster):
-    """Paths registered with cleanup.add(path) are deleted (as admin) after the test, newest first."""
-    pending = Cleanup(cluster.admin)
-    yield pending
-    pending.run()
+from tests.contract.support import User
 
 
 @pytest.fixture

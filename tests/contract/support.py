@@ -36,24 +36,6 @@ class User:
         return review["status"]["userInfo"]
 
 
-class Cleanup:
-    """Paths to DELETE (as admin) at the end of a test, newest first."""
-
-    def __init__(self, admin):
-        self.admin = admin
-        self.paths = []
-
-    def add(self, path):
-        """Delete `path` after the test; returns it."""
-        self.paths.append(path)
-        return path
-
-    def run(self):
-        """Delete everything registered, newest first; what is already gone is fine."""
-        for path in reversed(self.paths):
-            self.admin.request("DELETE", path)
-
-
 def bind(admin, cleanup, subjects, role, namespace=None, role_kind="ClusterRole", name=None):
     """A RoleBinding (with namespace) or ClusterRoleBinding of `role` to subjects given as (kind, name[, ns])."""
     name = name or f"bind-{secrets.token_hex(4)}"
