@@ -12,6 +12,9 @@ PYTHON := $(PYTHON)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := build/kubeaccess-x509-$(VERSION).tar.gz
+# The checkout as an installed collection, for tools that resolve kubeaccess.x509 (the tests make it too).
+COLLECTIONS_PATH := $(CURDIR)/tests/output/collections
+COLLECTION_LINK := $(COLLECTIONS_PATH)/ansible_collections/kubeaccess/x509
 
 .PHONY: venv demo test sanity lint changelog-lint pytest build install-check
 
@@ -34,8 +37,12 @@ test: venv sanity lint changelog-lint pytest
 sanity: venv
 	tests/sanity/run-sanity.sh
 
-lint: venv
-	$(BIN)/ansible-lint --profile production --nocolor
+lint: venv $(COLLECTION_LINK)
+	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_PATH) $(BIN)/ansible-lint --profile production --nocolor
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR) $@
 
 changelog-lint: venv
 	$(BIN)/antsibull-changelog lint

@@ -252,8 +252,3 @@ def _load_bundle(pem):
 
 def _iso(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def keys_match(private_key, public_key):
-    return public_key_der(private_key.public_key()) == public_key_der(public_key)
-

@@ -120,8 +120,8 @@ def signer_permission(signer, verb="approve"):
 
 def _kube_modules():
     # Imported here, once, so that module runs that need no API never pay for it.
-    import kubernetes.client.rest as rest  # pylint: disable=import-outside-toplevel
-    import kubernetes.config as config  # pylint: disable=import-outside-toplevel
+    from kubernetes.client import rest  # pylint: disable=import-outside-toplevel
+    from kubernetes import config  # pylint: disable=import-outside-toplevel
     from kubernetes.client.configuration import Configuration  # pylint: disable=import-outside-toplevel
     import urllib3  # pylint: disable=import-outside-toplevel
     return rest, config, Configuration, urllib3

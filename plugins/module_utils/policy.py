@@ -5,10 +5,8 @@ sets it, so that a refusal says exactly what to change."""
 
 from __future__ import annotations
 
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (CryptoInputError, Request,
-                                                                                  key_strength_bits,
-                                                                                  normalize_fingerprint,
-                                                                                  unusable_key_reason)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (
+    CryptoInputError, Request, key_strength_bits, normalize_fingerprint, unusable_key_reason)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import CLIENT_SIGNER, request_of
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import SYSTEM_PREFIX
 

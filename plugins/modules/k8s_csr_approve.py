@@ -45,11 +45,14 @@ options:
     type: str
     choices: [approved, denied]
     default: approved
-  reason:
-    description: Reason written into the condition (CamelCase, like C(KubectlApprove)).
+  condition_reason:
+    description:
+      - Reason written into the condition (CamelCase, like kubectl's C(KubectlApprove)).
+      - Defaults to C(KubeaccessApprove) or C(KubeaccessDeny).
     type: str
-  message:
-    description: Message written into the condition.
+  condition_message:
+    description:
+      - Message written into the condition; by default it names this module.
     type: str
   on_violation:
     description:
@@ -167,14 +170,15 @@ EXAMPLES = r"""
     expected_public_key_fingerprint: "{{ request.public_key_fingerprint }}"
     wait: true
     certificate_path: /srv/kubeaccess/rahul/rahul.crt
-  when: request.phase in ['pending', 'approved']
+  # Skipped once the certificate is stored, and in check mode before the key exists (the name is not known yet).
+  when: request.phase in ['pending', 'approved'] and request.name | length > 0
 
 - name: Deny a CSR
   kubeaccess.x509.k8s_csr_approve:
     name: unknown-user-request
     state: denied
-    reason: NotInInventory
-    message: Ask the platform team to add you to the inventory.
+    condition_reason: NotInInventory
+    condition_message: Ask the platform team to add you to the inventory.
 
 - name: Sweep a CSR, denying it if it breaks the policy instead of failing
   kubeaccess.x509.k8s_csr_approve:
@@ -266,10 +270,10 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import HAS_CRYPTOGRAPHY, CryptoInputError
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import writable_dir_error
-from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (AUTH_ARG_SPEC, KubeClient, KubeError,
-                                                                                 with_conflict_retries)
-from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import (POLICY_ARG_SPEC, policy_input_errors,
-                                                                             violations)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
+    AUTH_ARG_SPEC, KubeClient, KubeError, with_conflict_retries)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import (
+    POLICY_ARG_SPEC, policy_input_errors, violations)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import object_name_error
 
 TOOL = "kubeaccess.x509.k8s_csr_approve"
@@ -279,8 +283,8 @@ ARGUMENT_SPEC = dict(
     **POLICY_ARG_SPEC,
     name=dict(type="str", required=True),
     state=dict(type="str", choices=["approved", "denied"], default="approved"),
-    reason=dict(type="str"),
-    message=dict(type="str"),
+    condition_reason=dict(type="str"),
+    condition_message=dict(type="str"),
     on_violation=dict(type="str", choices=["fail", "deny"], default="fail"),
     wait=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=120),
@@ -351,8 +355,8 @@ class CsrApproval:
         if current != "pending":
             raise Refusal(f"CSR {self.name} is already {current}; the API does not allow denying it now. An issued "
                           "certificate stays valid until its NotAfter: remove the user's RBAC bindings to cut access")
-        return self.decide(client, obj, "Denied", self.params["reason"] or "KubeaccessDeny",
-                           self.params["message"] or f"This CSR was denied by {TOOL}.")
+        return self.decide(client, obj, "Denied", self.params["condition_reason"] or "KubeaccessDeny",
+                           self.params["condition_message"] or f"This CSR was denied by {TOOL}.")
 
     def approve_if_allowed(self, client, obj, current, request):
         if current in ("denied", "failed"):
@@ -372,8 +376,8 @@ class CsrApproval:
                                f"Denied by {TOOL}: " + "; ".join(found))
         if found:
             raise Refusal(f"CSR {self.name} breaks the approval policy, not approved: " + "; ".join(found))
-        return self.decide(client, obj, "Approved", self.params["reason"] or "KubeaccessApprove",
-                           self.params["message"] or f"This CSR was approved by {TOOL}.")
+        return self.decide(client, obj, "Approved", self.params["condition_reason"] or "KubeaccessApprove",
+                           self.params["condition_message"] or f"This CSR was approved by {TOOL}.")
 
     def decide(self, client, obj, kind, reason, message):
         updated = csr_object.with_condition(obj, kind, reason, message)

@@ -291,12 +291,12 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (
-    HAS_CRYPTOGRAPHY, Certificate, CryptoInputError, Request, build_csr_pem, generate_private_key, keys_match,
+    HAS_CRYPTOGRAPHY, Certificate, CryptoInputError, Request, build_csr_pem, generate_private_key,
     load_private_key, private_key_pem, unusable_key_reason)
-from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import (mode_of, read_file, write_atomic,
-                                                                             writable_dir_error)
-from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (AUTH_ARG_SPEC, ApiError, KubeClient,
-                                                                                 KubeError)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import (
+    mode_of, read_file, write_atomic, writable_dir_error)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
+    AUTH_ARG_SPEC, ApiError, KubeClient, KubeError)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
     dns_safe, expiration_error, identity_name_error, label_errors, object_name_error, parse_renew_before)
 

@@ -66,7 +66,10 @@ def test_csr_swapped_between_read_and_approval_is_not_approved(run_module, admin
     """The approval carries the resourceVersion read; the swap makes it a 409, and the re-check refuses B."""
     name = cluster.name("race")
     create_csr(admin, cleanup, name, cluster.name("rahul"))
-    gets = lambda: cluster.control("GET", "stats")["counters"].get("get certificatesigningrequests", 0)  # noqa
+
+    def gets():
+        return cluster.control("GET", "stats")["counters"].get("get certificatesigningrequests", 0)
+
     before = gets()
     cluster.control("POST", "faults", {"verb": "update", "resource": "certificatesigningrequests/approval",
                                        "delay": 3.0})

@@ -13,14 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (Certificate, CryptoInputError,
-                                                                                  Request, build_csr_pem,
-                                                                                  generate_private_key,
-                                                                                  load_private_key,
-                                                                                  normalize_fingerprint,
-                                                                                  private_key_pem,
-                                                                                  public_key_fingerprint,
-                                                                                  unusable_key_reason)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (
+    Certificate, CryptoInputError, Request, build_csr_pem, generate_private_key, load_private_key,
+    normalize_fingerprint, private_key_pem, public_key_fingerprint, unusable_key_reason)
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 

@@ -9,20 +9,16 @@ import re
 
 import pytest
 
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import (CLIENT_SIGNER, CSR_API,
-                                                                                  approval_requirements)
-from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (MAX_SLEEP, ApiError, backoff,
-                                                                                  permission_for, retry_after,
-                                                                                  signer_permission)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import (
+    CLIENT_SIGNER, CSR_API, approval_requirements)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
+    MAX_SLEEP, ApiError, backoff, permission_for, retry_after, signer_permission)
 
 RECORDINGS = os.environ.get("KUBEACCESS_REAL_APISERVER_RECORDINGS", "/work/shared/reference/real-apiserver")
 APPROVAL_PERMISSION = 'update on certificatesigningrequests/approval in API group "certificates.k8s.io" at the ' \
                       'cluster scope'
 SIGNER_DENIAL = ('certificatesigningrequests.certificates.k8s.io "x" is forbidden: user not permitted to approve '
                  f'requests with signerName "{CLIENT_SIGNER}"')
-
-needs_recordings = pytest.mark.skipif(not os.path.isdir(RECORDINGS), reason=f"no recordings in {RECORDINGS}")
-
 
 def recorded(name):
     with open(os.path.join(RECORDINGS, f"{name}.json"), encoding="utf-8") as handle:
@@ -100,10 +96,9 @@ def test_non_resource_url():
     assert permission_for("GET", "/version?timeout=5s") == "get on the non-resource URL /version"
 
 
-@needs_recordings
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(RECORDINGS, "forbidden-*.json"))
-                                    + [os.path.join(RECORDINGS, "unauthenticated.json")]),
-                         ids=os.path.basename)
+@pytest.mark.parametrize(
+    "path", sorted(glob.glob(os.path.join(RECORDINGS, "forbidden-*.json")))
+    + [os.path.join(RECORDINGS, "unauthenticated.json")], ids=os.path.basename)
 def test_permission_agrees_with_the_real_apiserver(path):
     """For every RBAC refusal recorded, permission_for names the verb, resource and group the server names."""
     with open(path, encoding="utf-8") as handle:
@@ -118,7 +113,6 @@ def test_permission_agrees_with_the_real_apiserver(path):
 
 # ApiError messages from real answers
 
-@needs_recordings
 def test_forbidden_approve_names_the_missing_permission():
     """An RBAC refusal of the approval says the status, the server's words and the rule to grant."""
     message = str(error_from("forbidden-approve"))
@@ -128,7 +122,6 @@ def test_forbidden_approve_names_the_missing_permission():
     assert message.startswith("PUT /apis/certificates.k8s.io/v1/certificatesigningrequests/")
 
 
-@needs_recordings
 def test_forbidden_create_names_the_missing_permission():
     """An RBAC refusal of creating the CSR names create on certificatesigningrequests."""
     error = error_from("forbidden-create-csr")
@@ -136,7 +129,6 @@ def test_forbidden_create_names_the_missing_permission():
         'create on certificatesigningrequests in API group "certificates.k8s.io" at the cluster scope'
 
 
-@needs_recordings
 def test_admission_refusal_is_not_reported_as_missing_permission():
     """system:masters refused by admission (403) shows the server's reason and asks for no RBAC rule."""
     error = error_from("csr-create-system-masters", requirements=[permission_for("POST", CSR_API)])
@@ -163,12 +155,11 @@ def test_signer_denial_lists_the_other_requirement():
     """When the signer rule is missing, the approval-subresource rule the call also needs is listed after it."""
     body = {"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403, "message": SIGNER_DENIAL}
     message = str(ApiError(403, body, "PUT", f"{CSR_API}/x/approval", approval_requirements("x", CLIENT_SIGNER)))
-    missing, _, also = message.partition("; this call also needs: ")
+    missing, _separator, also = message.partition("; this call also needs: ")
     assert "Missing permission: approve on signers" in missing
     assert also == APPROVAL_PERMISSION
 
 
-@needs_recordings
 def test_other_requirements_are_listed_after_the_missing_one():
     """Requirements that differ from the missing one come after 'this call also needs'; the missing one is not
     repeated."""
@@ -180,7 +171,6 @@ def test_other_requirements_are_listed_after_the_missing_one():
     assert also == signer_permission(CLIENT_SIGNER)
 
 
-@needs_recordings
 def test_requirements_equal_to_the_missing_one_are_not_repeated():
     """If the only requirement is the missing permission, nothing else is listed."""
     message = str(error_from("forbidden-approve", requirements=[APPROVAL_PERMISSION]))
@@ -188,7 +178,6 @@ def test_requirements_equal_to_the_missing_one_are_not_repeated():
     assert "also needs" not in message
 
 
-@needs_recordings
 def test_untrusted_client_certificate_mentions_credentials():
     """401 (a client certificate the cluster did not sign) tells the user the credentials were not accepted."""
     error = error_from("unknown-ca-client-cert")
@@ -204,7 +193,6 @@ def test_401_mentions_credentials():
     assert "credentials" in str(ApiError(401, body, "GET", "/api/v1/namespaces"))
 
 
-@needs_recordings
 def test_unauthenticated_request_mentions_credentials():
     """Without credentials a real server (anonymous auth on, the default) answers 403 as system:anonymous, not 401;
     the message must still point at the credentials rather than only ask for an RBAC rule for system:anonymous."""
@@ -215,7 +203,6 @@ def test_unauthenticated_request_mentions_credentials():
     assert "credentials" in message
 
 
-@needs_recordings
 def test_conflict_from_stale_resource_version():
     """A stale resourceVersion on approval is a conflict (retried), not an already-exists."""
     error = error_from("csr-approval-stale-rv")
@@ -225,7 +212,6 @@ def test_conflict_from_stale_resource_version():
     assert "the object has been modified" in str(error)
 
 
-@needs_recordings
 def test_already_exists_from_duplicate_create():
     """Creating a CSR whose name is taken is already-exists, not a conflict."""
     error = error_from("csr-create-duplicate")
@@ -235,7 +221,6 @@ def test_already_exists_from_duplicate_create():
     assert "already exists" in str(error)
 
 
-@needs_recordings
 def test_not_found_is_neither():
     """A 404 is neither a conflict nor already-exists, and asks for no permission."""
     error = error_from("csr-get-missing")
@@ -272,7 +257,7 @@ def test_retry_after_not_seconds(header):
 
 def test_backoff_grows():
     """Each attempt waits longer than the one before, jitter included, until the cap."""
-    for _ in range(200):
+    for _sample in range(200):
         waits = [backoff(attempt) for attempt in range(1, 7)]
         assert all(later > earlier for earlier, later in zip(waits, waits[1:])), waits
         assert 0.2 <= waits[0] <= 0.3
@@ -280,6 +265,6 @@ def test_backoff_grows():
 
 def test_backoff_stays_bounded():
     """However many attempts, a wait stays within MAX_SLEEP plus the 20% jitter."""
-    for _ in range(50):
+    for _sample in range(50):
         for attempt in range(1, 40):
             assert 0 < backoff(attempt) <= MAX_SLEEP * 1.2

@@ -9,10 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import build_csr_pem, public_key_fingerprint
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import CLIENT_SIGNER, manifest
-from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import (CLIENT_USAGES,
-                                                                              DEFAULT_MAX_EXPIRATION_SECONDS,
-                                                                              POLICY_ARG_SPEC, policy_input_errors,
-                                                                              violations)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import (
+    CLIENT_USAGES, DEFAULT_MAX_EXPIRATION_SECONDS, POLICY_ARG_SPEC, policy_input_errors, violations)
 
 USER = "rahul@example.com"
 

@@ -3,10 +3,9 @@
 
 import pytest
 
-from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (dns_safe, expiration_error,
-                                                                                  identity_name_error, label_errors,
-                                                                                  object_name_error, parse_duration,
-                                                                                  parse_renew_before)
+from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
+    dns_safe, expiration_error, identity_name_error, label_errors, object_name_error, parse_duration,
+    parse_renew_before)
 
 
 # identity_name_error: user names (CN) and groups (O)
