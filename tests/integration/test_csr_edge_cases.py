@@ -189,3 +189,13 @@ def test_retries_are_bounded(run_module, cluster, tmp_path):
         cluster.control("DELETE", "faults")
     assert result["failed"]
     assert "HTTP 503" in result["msg"]
+
+
+def test_signer_failure_ends_the_wait_with_its_reason(run_module, admin, cleanup, cluster):
+    """The client signer refuses 'server auth' and writes a Failed condition; the wait reports it at once."""
+    name = cluster.name("failed")
+    create_csr(admin, cleanup, name, cluster.name("rahul"), usages=("client auth", "server auth"))
+    result = run_module("k8s_csr_approve", _approve_args(
+        name, allowed_usages=["client auth", "server auth"], wait=True, wait_timeout=60))
+    assert result["failed"]
+    assert f"CSR {name} is failed, reason SignerValidationFailure: invalid usage for client certificate" in result["msg"]

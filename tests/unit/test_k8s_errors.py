@@ -20,6 +20,7 @@ APPROVAL_PERMISSION = 'update on certificatesigningrequests/approval in API grou
 SIGNER_DENIAL = ('certificatesigningrequests.certificates.k8s.io "x" is forbidden: user not permitted to approve '
                  f'requests with signerName "{CLIENT_SIGNER}"')
 
+
 def recorded(name):
     with open(os.path.join(RECORDINGS, f"{name}.json"), encoding="utf-8") as handle:
         return json.load(handle)
