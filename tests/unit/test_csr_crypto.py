@@ -19,6 +19,15 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import 
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
+# Key types a cluster can authenticate: what both the fingerprint and the usability tests run over.
+USABLE_KEYS = [
+    lambda: ec.generate_private_key(ec.SECP256R1()),
+    lambda: ec.generate_private_key(ec.SECP384R1()),
+    lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    ed25519.Ed25519PrivateKey.generate,
+]
+USABLE_KEY_NAMES = ["p256", "p384", "rsa2048", "ed25519"]
+
 
 @pytest.fixture(scope="module")
 def key():
@@ -101,12 +110,7 @@ def test_fingerprint_is_that_of_the_key(key):
     assert re.fullmatch(r"([0-9a-f]{2}:){31}[0-9a-f]{2}", request.fingerprint)
 
 
-@pytest.mark.parametrize("make_key", [
-    lambda: ec.generate_private_key(ec.SECP256R1()),
-    lambda: ec.generate_private_key(ec.SECP384R1()),
-    lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
-    ed25519.Ed25519PrivateKey.generate,
-], ids=["p256", "p384", "rsa2048", "ed25519"])
+@pytest.mark.parametrize("make_key", USABLE_KEYS, ids=USABLE_KEY_NAMES)
 def test_fingerprint_matches_openssl(make_key):
     """The fingerprint is what `openssl pkey -pubin -outform DER | openssl dgst -sha256 -c` prints."""
     private = make_key()
@@ -235,12 +239,7 @@ def test_dsa_is_unusable():
     assert "ECDSA or RSA" in reason
 
 
-@pytest.mark.parametrize("make_key", [
-    lambda: ec.generate_private_key(ec.SECP256R1()),
-    lambda: ec.generate_private_key(ec.SECP384R1()),
-    lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
-    ed25519.Ed25519PrivateKey.generate,
-], ids=["p256", "p384", "rsa2048", "ed25519"])
+@pytest.mark.parametrize("make_key", USABLE_KEYS, ids=USABLE_KEY_NAMES)
 def test_usable_keys(make_key):
     """P-256, P-384, RSA 2048 and Ed25519 keys are usable."""
     assert unusable_key_reason(Request(build_csr_pem(make_key(), "rahul")).public_key) is None
