@@ -460,9 +460,12 @@ class CsrRequest:
         if (cert.fingerprint != self.request.fingerprint or cert.common_name != self.user
                 or sorted(cert.organizations) != sorted(self.groups or [])):
             return None
+        return cert if self.outside_renewal_window(cert) else None
+
+    def outside_renewal_window(self, cert):
         kind, amount = self.renew_before
         margin = amount if kind == "seconds" else amount * cert.lifetime_seconds()
-        return cert if cert.remaining_seconds() > margin else None
+        return cert.remaining_seconds() > margin
 
     def secure_existing_key(self):
         path = self.params["private_key_path"]
@@ -491,11 +494,11 @@ class CsrRequest:
         self.set_diff(existing if action != "create" else None, wanted if action != "reuse" else existing)
         if action != "reuse":
             self.result["changed"] = True
-        if self.module.check_mode:
-            self.result["phase"] = csr_object.phase(existing) if action == "reuse" else "pending"
+        if self.module.check_mode and action != "reuse":
+            self.result["phase"] = "pending"
             return
         obj = existing if action == "reuse" else self.submit(client, existing, wanted)
-        if self.params["wait"] and csr_object.phase(obj) not in ("issued",):
+        if self.params["wait"] and csr_object.phase(obj) != "issued" and not self.module.check_mode:
             obj = csr_object.wait_for_certificate(client, self.name, self.params["wait_timeout"])
         self.result["phase"] = csr_object.phase(obj)
         if self.result["phase"] == "issued":
@@ -516,7 +519,8 @@ class CsrRequest:
             return "create"
         name, phase = self.name, csr_object.phase(existing)
         same = self.request is not None and csr_object.same_spec(existing, wanted)
-        stale = phase == "issued" and same and not self._issued_is_current(existing)
+        stale = phase == "issued" and same and not self.outside_renewal_window(
+            Certificate(csr_object.certificate_pem(existing)))
         if same and phase not in ("denied", "failed") and not stale:
             return "reuse"
         if not csr_object.is_managed(existing) and not self.params["force"]:
@@ -528,12 +532,6 @@ class CsrRequest:
             raise InputError(f"CSR {name} for this key was {phase}, {csr_object.describe_condition(entry)}. Fix what "
                              "was refused, then run again with force=true to submit it again")
         return "recreate"
-
-    def _issued_is_current(self, obj):
-        kind, amount = self.renew_before
-        cert = Certificate(csr_object.certificate_pem(obj))
-        margin = amount if kind == "seconds" else amount * cert.lifetime_seconds()
-        return cert.remaining_seconds() > margin
 
     def submit(self, client, existing, wanted):
         if existing is not None:
