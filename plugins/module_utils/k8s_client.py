@@ -15,7 +15,6 @@ import os
 import random
 import re
 import time
-from urllib.parse import urlencode
 
 from ansible.module_utils.basic import env_fallback
 
@@ -217,9 +216,9 @@ class KubeClient:
         except (exceptions.ProtocolError, exceptions.ReadTimeoutError) as exc:
             raise _Unreachable(f"the API server at {self.server} dropped the connection: {_reason(exc)}") from None
 
-    def request(self, method, path, body=None, query=None, requirements=None, expect=(200, 201)):
+    def request(self, method, path, body=None, requirements=None, expect=(200, 201)):
         """Send one request; retry 429 and 5xx (honouring Retry-After) and dropped connections, boundedly."""
-        url = self.server + path + (f"?{urlencode(query, doseq=True)}" if query else "")
+        url = self.server + path
         attempt = 1
         while True:
             try:
