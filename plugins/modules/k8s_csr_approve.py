@@ -268,10 +268,11 @@ verification:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object
+from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import batch_argument_spec, run_batch
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import HAS_CRYPTOGRAPHY, CryptoInputError
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import writable_dir_error
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
-    AUTH_ARG_SPEC, KubeClient, KubeError, with_conflict_retries)
+    AUTH_ARG_SPEC, KubeError, with_conflict_retries)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import (
     POLICY_ARG_SPEC, policy_input_errors, violations)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import object_name_error
@@ -281,7 +282,7 @@ TOOL = "kubeaccess.x509.k8s_csr_approve"
 ARGUMENT_SPEC = dict(
     AUTH_ARG_SPEC,
     **POLICY_ARG_SPEC,
-    name=dict(type="str", required=True),
+    name=dict(type="str"),
     state=dict(type="str", choices=["approved", "denied"], default="approved"),
     condition_reason=dict(type="str"),
     condition_message=dict(type="str"),
@@ -301,11 +302,12 @@ class CsrApproval:
         self.module = module
         self.params = module.params
         self.name = module.params["name"]
+        self.obj = None
         self.result = {"changed": False, "name": self.name}
 
     def validate(self):
         params = self.params
-        errors = [object_name_error("name", self.name)]
+        errors = [object_name_error("name", self.name) if self.name else "name: required, the CSR to decide on"]
         if params["state"] == "approved":
             errors += policy_input_errors(params)
         if params["wait_timeout"] < 0:
@@ -317,11 +319,13 @@ class CsrApproval:
             raise Refusal("; ".join(errors))
 
     def run(self):
-        client = KubeClient(self.params)
-        obj = with_conflict_retries(lambda: self.decide_and_apply(client))
-        self.result["phase"] = csr_object.phase(obj)
+        self.obj = with_conflict_retries(lambda: self.decide_and_apply(self.module.client()))
+        self.result["phase"] = csr_object.phase(self.obj)
+
+    def finish(self):
         if self.module.check_mode or self.params["state"] == "denied" or self.result["phase"] == "denied":
             return
+        client, obj = self.module.client(), self.obj
         if self.params["wait"] and self.result["phase"] == "approved":
             obj = csr_object.wait_for_certificate(client, self.name, self.params["wait_timeout"])
             self.result["phase"] = "issued"
@@ -382,7 +386,7 @@ class CsrApproval:
     def decide(self, client, obj, kind, reason, message):
         updated = csr_object.with_condition(obj, kind, reason, message)
         self.result["changed"] = True
-        if self.module._diff:  # pylint: disable=protected-access
+        if self.module.diff_mode:
             self.result["diff"] = {"before": {"conditions": (obj.get("status") or {}).get("conditions") or []},
                                    "after": {"conditions": updated["status"]["conditions"]}}
         if self.module.check_mode:
@@ -391,17 +395,20 @@ class CsrApproval:
                               requirements=csr_object.approval_requirements(self.name, obj["spec"]["signerName"]))
 
 
+def checked_approval(item):
+    approval = CsrApproval(item)
+    approval.validate()
+    return approval
+
+
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=batch_argument_spec(ARGUMENT_SPEC, "csrs"),
+                           supports_check_mode=True, required_one_of=[("name", "csrs")],
+                           mutually_exclusive=[("name", "csrs")])
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
-    approval = CsrApproval(module)
-    try:
-        approval.validate()
-        approval.run()
-    except (Refusal, KubeError, csr_object.IssuanceError) as exc:
-        module.fail_json(msg=str(exc), **approval.result)
-    module.exit_json(**approval.result)
+    run_batch(module, ARGUMENT_SPEC, "csrs", checked_approval, (Refusal, KubeError, csr_object.IssuanceError),
+              describe=lambda params: params["name"], shared=AUTH_ARG_SPEC)
 
 
 if __name__ == "__main__":

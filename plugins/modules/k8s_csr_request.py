@@ -290,13 +290,14 @@ import os
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object
+from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import batch_argument_spec, run_batch
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (
     HAS_CRYPTOGRAPHY, Certificate, CryptoInputError, Request, build_csr_pem, generate_private_key,
     load_private_key, private_key_pem, unusable_key_reason)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import (
     mode_of, read_file, write_atomic, writable_dir_error)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
-    AUTH_ARG_SPEC, ApiError, KubeClient, KubeError)
+    AUTH_ARG_SPEC, ApiError, KubeError)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
     dns_safe, expiration_error, identity_name_error, label_errors, object_name_error, parse_renew_before)
 
@@ -330,6 +331,9 @@ ARGUMENT_SPEC = dict(
 )
 
 
+EXCLUSIVE_SOURCES = (("csr_path", "csr_content"), ("private_key_path", "csr_path"), ("private_key_path", "csr_content"))
+
+
 class InputError(Exception):
     """Bad options, reported before anything is changed."""
 
@@ -352,7 +356,8 @@ class CsrRequest:
     # -- inputs --------------------------------------------------------------------------------------------
     def validate(self):
         params = self.params
-        errors = []
+        errors = [f"{first}: cannot be combined with {second}" for first, second in EXCLUSIVE_SOURCES
+                  if params[first] and params[second]]
         if params["state"] == "present" and not (params["private_key_path"] or params["csr_path"]
                                                  or params["csr_content"]):
             errors.append("private_key_path: required (or csr_path / csr_content for a request made elsewhere)")
@@ -475,6 +480,12 @@ class CsrRequest:
             if not self.module.check_mode:
                 os.chmod(path, KEY_MODE)
 
+    def run(self):
+        if self.params["state"] == "present":
+            self.present()
+        else:
+            self.absent()
+
     # -- state=present ----------------------------------------------------------------------------------------
     def present(self):
         self.secure_existing_key()
@@ -486,7 +497,7 @@ class CsrRequest:
             self.result.update(cert.describe(), name=self.name, phase="issued", action="none",
                                certificate=cert.pem.decode())
             return
-        client = KubeClient(self.params)
+        client = self.module.client()
         wanted = self.manifest()
         existing = client.get_or_none(csr_object.path(self.name)) if self.name else None
         action = self.decide(existing, wanted)
@@ -576,14 +587,17 @@ class CsrRequest:
         self.result["changed"] |= written
 
     def set_diff(self, before, after):
-        if self.module._diff:  # pylint: disable=protected-access
+        if self.module.diff_mode:
             self.result["diff"] = {"before": _visible(before), "after": _visible(after)}
 
     # -- state=absent -----------------------------------------------------------------------------------------
     def absent(self):
         name = self.name
         self.result.update(name=name, phase="absent", action="none")
-        client = KubeClient(self.params)
+        if not name:
+            # The key is gone, so no CSR of it can be named (offboarding a user whose files were removed).
+            return
+        client = self.module.client()
         existing = client.get_or_none(csr_object.path(name))
         if existing is None:
             return
@@ -605,26 +619,20 @@ def _visible(obj):
                      if k in ("request", "signerName", "usages", "expirationSeconds")}}
 
 
+def checked_request(item):
+    runner = CsrRequest(item)
+    runner.validate()
+    runner.load_request_or_key()
+    return runner
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        supports_check_mode=True,
-        mutually_exclusive=[("csr_path", "csr_content"), ("private_key_path", "csr_path"),
-                            ("private_key_path", "csr_content")],
-    )
+    module = AnsibleModule(argument_spec=batch_argument_spec(ARGUMENT_SPEC, "requests"),
+                           supports_check_mode=True, mutually_exclusive=list(EXCLUSIVE_SOURCES))
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
-    runner = CsrRequest(module)
-    try:
-        runner.validate()
-        runner.load_request_or_key()
-        if module.params["state"] == "present":
-            runner.present()
-        else:
-            runner.absent()
-    except (InputError, KubeError, csr_object.IssuanceError) as exc:
-        module.fail_json(msg=str(exc), **runner.result)
-    module.exit_json(**runner.result)
+    run_batch(module, ARGUMENT_SPEC, "requests", checked_request, (InputError, KubeError, csr_object.IssuanceError),
+              describe=lambda params: params["user"] or params["name"] or "request", shared=AUTH_ARG_SPEC)
 
 
 if __name__ == "__main__":

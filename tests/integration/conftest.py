@@ -46,12 +46,12 @@ def playbook(cluster, tmp_path):
 
 @pytest.fixture
 def run_module(playbook, tmp_path):
-    """`run_module("k8s_csr_approve", {...})` runs one task and returns its result (failed or not) as a dict."""
+    """`run_module("k8s_csr_approve", {...}, check=False, diff=False)` runs one task; returns its result (failed or not)."""
     counter = iter(range(1000))
 
-    def run(module, module_args, check=False):
+    def run(module, module_args, check=False, diff=False):
         result_file = f"result-{next(counter)}.json"
-        playbook("run_module.yml", module=module, module_args=module_args, check=check,
+        playbook("run_module.yml", module=module, module_args=module_args, check=check, diff=diff,
                  result_file=result_file).assert_ok()
         return json.loads((tmp_path / result_file).read_text())
     return run

@@ -1,0 +1,131 @@
+# Copyright (c) kubeaccess.x509 contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The batch form of a module: one list option whose items take the module's own options.
+
+A role that onboards hundreds of users cannot afford a Python process per user per step (start-up and imports
+cost more than the API calls), so every module that works on the controller also takes a list. Top-level options
+are the defaults of every item; an item's own value wins. The single form is a batch of one.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import KubeClient
+
+SPEC_KEYS_NOT_IN_ITEMS = ("default", "required", "fallback")
+
+
+class BatchInputError(Exception):
+    """An item of the list option is malformed."""
+
+
+def batch_argument_spec(item_spec, list_option):
+    """`item_spec` plus `list_option`, a list of dicts whose items `item_params` checks against `item_spec`."""
+    return dict(item_spec, **{list_option: dict(type="list", elements="dict")})
+
+
+def item_params(params, item_spec, list_option, shared=()):
+    """The effective parameters of every item: the top level, overridden by what each item sets.
+
+    Items take every option of `item_spec` except the `shared` ones (the connection) and secrets: Ansible masks
+    only top-level secrets in what it logs. Item options have no defaults, so an option an item leaves out inherits
+    the top-level value.
+    """
+    items = params.get(list_option)
+    if not items:
+        return [dict(params, **{list_option: None})]
+    validator = ArgumentSpecValidator({
+        option: {key: value for key, value in spec.items() if key not in SPEC_KEYS_NOT_IN_ITEMS}
+        for option, spec in item_spec.items() if option not in shared and not spec.get("no_log")
+    })
+    effective, errors = [], []
+    for index, item in enumerate(items):
+        checked = validator.validate(item)
+        errors += [f"{list_option}[{index}]: {message}" for message in checked.error_messages]
+        given = {k: v for k, v in checked.validated_parameters.items() if k in item and v is not None}
+        effective.append(dict(params, **{list_option: None}, **given))
+    if errors:
+        raise BatchInputError("; ".join(errors))
+    return effective
+
+
+class ItemModule:
+    """What the per-item code needs of AnsibleModule, with the item's own parameters and the shared connection."""
+
+    def __init__(self, module, params, client):
+        self.params = params
+        self.check_mode = module.check_mode
+        self.diff_mode = module._diff  # pylint: disable=protected-access
+        self.warn = module.warn
+        self.client = client
+
+
+class SharedClient:
+    """One API connection for all items, made on first use: items that need no API call never import kubernetes."""
+
+    def __init__(self, params):
+        self.params = params
+        self.client = None
+
+    def __call__(self):
+        if self.client is None:
+            self.client = KubeClient(self.params)
+        return self.client
+
+
+def run_batch(module, item_spec, list_option, make_runner, errors, describe, shared=()):
+    """Check every item, then do every item, and end the module with the result.
+
+    `make_runner(item)` reads and checks one item without changing anything, raising one of `errors` on bad
+    input; the runner's `run()` does the work, then its optional `finish()` (after every item's `run()`), and its
+    `result` dict is the item's result. Bad input in any item
+    fails the task before any item is done. The single form returns the item's result at the top level; the
+    batch form returns `results` (one per item, in order) and, after doing every item it could, fails naming each
+    item that failed.
+    """
+    client = SharedClient(module.params)
+    try:
+        all_params = item_params(module.params, item_spec, list_option, shared)
+    except BatchInputError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    items = [ItemModule(module, params, client) for params in all_params]
+    runners, refusals = [], []
+    for index, item in enumerate(items):
+        try:
+            runners.append(make_runner(item))
+        except errors as exc:
+            refusals.append(_name_item(module, list_option, index, describe(item.params), exc))
+    if refusals:
+        module.fail_json(msg=" | ".join(refusals), changed=False)
+    failures = []
+    # Waiting (for certificates) is a second phase, so that a batch waits once for all items, not item by item.
+    for phase in ("run", "finish"):
+        for index, runner in enumerate(runners):
+            if runner.result.get("failed") or not hasattr(runner, phase):
+                continue
+            try:
+                getattr(runner, phase)()
+            except errors as exc:
+                runner.result.update(failed=True, msg=str(exc))
+                failures.append(_name_item(module, list_option, index, describe(runner.params), exc))
+    results = [runner.result for runner in runners]
+    if not module.params.get(list_option):
+        result = results[0]
+        if result.pop("failed", False):
+            module.fail_json(**result)
+        module.exit_json(**result)
+    combined = {"changed": any(r.get("changed") for r in results), "results": results}
+    diffs = [r["diff"] for r in results if r.get("diff")]
+    if diffs:
+        combined["diff"] = diffs
+    if failures:
+        module.fail_json(msg=f"{len(failures)} of {len(results)} {list_option} failed: " + " | ".join(failures),
+                         **combined)
+    module.exit_json(**combined)
+
+
+def _name_item(module, list_option, index, description, exc):
+    if not module.params.get(list_option):
+        return str(exc)
+    return f"{list_option}[{index}] ({description}): {exc}"
