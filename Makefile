@@ -16,7 +16,7 @@ TARBALL := build/kubeaccess-x509-$(VERSION).tar.gz
 COLLECTIONS_PATH := $(CURDIR)/tests/output/collections
 COLLECTION_LINK := $(COLLECTIONS_PATH)/ansible_collections/kubeaccess/x509
 
-.PHONY: venv demo test sanity lint changelog-lint pytest build install-check
+.PHONY: venv demo test sanity lint changelog-lint molecule pytest build install-check
 
 venv: $(VENV)/.installed
 
@@ -28,11 +28,11 @@ $(VENV)/.installed: requirements.txt requirements-test.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
-demo: venv
+demo: venv $(COLLECTION_LINK)
 	$(BIN)/python tests/demo/run_demo.py
 
 # pytest comes last so that its summary line is the final output.
-test: venv sanity lint changelog-lint pytest
+test: venv sanity lint changelog-lint molecule pytest
 
 sanity: venv
 	tests/sanity/run-sanity.sh
@@ -43,6 +43,10 @@ lint: venv $(COLLECTION_LINK)
 $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn $(CURDIR) $@
+
+# The onboarding scenario: local test API server (or KUBEACCESS_TEST_KUBECONFIG), converge, idempotence, verify.
+molecule: venv $(COLLECTION_LINK)
+	cd extensions && ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_PATH) $(CURDIR)/$(BIN)/molecule test -s onboarding
 
 changelog-lint: venv
 	$(BIN)/antsibull-changelog lint

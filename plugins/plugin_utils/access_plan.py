@@ -1,0 +1,365 @@
+# Copyright (c) kubeaccess.x509 contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The inventory model of the user_access role, turned into work for the batch modules.
+
+Users are inventory hosts; their `user_access_*` variables say who they are and what they get. This runs on the
+controller (as the `access_plan` filter) in one pass over all users, so that a bad inventory is reported whole,
+naming the inventory key to fix, before anything is changed; and so that each step of the role is one module call
+for all users instead of one per user.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import posixpath
+
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate
+from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, writable_dir_error
+from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import KubeconfigError, parse
+from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
+    dns_safe, identity_name_error, object_name_error, parse_duration, parse_renew_before)
+
+MANAGED_LABEL = "kubeaccess.x509/inventory"
+GRANT_KEYS = ("cluster_role", "role", "namespace", "clusters", "rules")
+EXPECT_KEYS = ("verb", "resource", "namespace", "group", "subresource", "name", "allowed", "clusters")
+CLUSTER_KEYS = ("kubeconfig", "context", "server", "ca_source", "ca_file", "approval", "policy")
+MIN_LIFETIME = 600
+FORCE_RENEWAL_WINDOW = "36500d"
+
+
+class PlanInput:
+    """Collects errors, each naming where in the inventory it is."""
+
+    def __init__(self):
+        self.errors = []
+
+    def error(self, where, text):
+        self.errors.append(f"{where}: {text}")
+
+
+def _duration(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else parse_duration(value)
+
+
+def check_clusters(clusters, report):
+    """`user_access_clusters`: name -> how to reach the cluster as an administrator."""
+    if not isinstance(clusters, dict) or not clusters:
+        report.error("user_access_clusters", "describe at least one cluster, e.g. {prod: {kubeconfig: "
+                     "/etc/kubeaccess/prod-admin.conf}}")
+        return {}
+    checked = {}
+    for name, spec in clusters.items():
+        where = f"user_access_clusters.{name}"
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            report.error(where, "must be a mapping with kubeconfig (and optionally context, server, ca_source, "
+                         "approval)")
+            continue
+        unknown = sorted(set(spec) - set(CLUSTER_KEYS))
+        if unknown:
+            report.error(where, f"unknown keys {unknown}; known: {list(CLUSTER_KEYS)}")
+        if object_name_error(where, str(name)):
+            report.error(where, f"the cluster name {name!r} names kubeconfig entries (rahul@{name}); use lower-case "
+                         "letters, digits, '-' and '.'")
+        if "kubeconfig" in spec and not spec["kubeconfig"]:
+            report.error(f"{where}.kubeconfig", "is empty; give the administrator kubeconfig of the cluster (is the "
+                         "environment variable it is read from set?)")
+        if spec.get("approval", "auto") not in ("auto", "manual"):
+            report.error(f"{where}.approval", f"{spec.get('approval')!r} is not auto or manual")
+        if spec.get("ca_source", "connection") not in ("connection", "configmap", "file"):
+            report.error(f"{where}.ca_source", f"{spec.get('ca_source')!r} is not connection, configmap or file")
+        if spec.get("ca_source") == "file" and not spec.get("ca_file"):
+            report.error(f"{where}.ca_file", "required with ca_source: file")
+        if not isinstance(spec.get("policy") or {}, dict):
+            report.error(f"{where}.policy", "must be a mapping of k8s_csr_approve policy options, e.g. "
+                         "{max_expiration_seconds: 86400}")
+        checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=spec.get("policy") or {})
+    return checked
+
+
+def check_grants(grants, where, clusters, report):
+    """A list of grants: {cluster_role or role, namespace?, clusters?, rules?}."""
+    if not isinstance(grants, list):
+        report.error(where, "must be a list of grants such as {cluster_role: edit, namespace: dev}")
+        return []
+    checked = []
+    for index, grant in enumerate(grants):
+        here = f"{where}[{index}]"
+        if not isinstance(grant, dict):
+            report.error(here, "must be a mapping such as {cluster_role: view} or {role: deployer, namespace: dev}")
+            continue
+        unknown = sorted(set(grant) - set(GRANT_KEYS))
+        if unknown:
+            report.error(here, f"unknown keys {unknown}; known: {list(GRANT_KEYS)}")
+        if bool(grant.get("cluster_role")) == bool(grant.get("role")):
+            report.error(here, "give exactly one of cluster_role and role")
+            continue
+        if grant.get("role") and not grant.get("namespace"):
+            report.error(here, "a role lives in a namespace: add namespace, or use cluster_role")
+            continue
+        if grant.get("namespace") and object_name_error("namespace", grant["namespace"]):
+            report.error(f"{here}.namespace", object_name_error("namespace", grant["namespace"]))
+        on = grant.get("clusters") or list(clusters)
+        for name in on:
+            if name not in clusters:
+                report.error(f"{here}.clusters", f"cluster {name!r} is not described in user_access_clusters")
+        checked.append(dict(grant, clusters=[c for c in on if c in clusters]))
+    return checked
+
+
+def binding_item(role_kind, role_name, namespace, subject_kind, subject_name, rules, inventory):
+    scope = namespace or "cluster"
+    label = dns_safe(subject_name, 40)
+    name = f"kubeaccess-{'group' if subject_kind == 'Group' else 'user'}-{label}-{dns_safe(role_name, 60)}"
+    item = {"name": name[:253], "role_kind": role_kind, "role_name": role_name,
+            "subjects": [{"kind": subject_kind, "name": subject_name}], "labels": {MANAGED_LABEL: inventory},
+            "subjects_mode": "exact"}
+    if namespace:
+        item["namespace"] = namespace
+    if rules:
+        item["rules"] = rules
+    return scope, item
+
+
+def plan(users, clusters, group_grants, settings):
+    """Everything the role does for `users` (dict host -> its vars), or the errors in the inventory.
+
+    `settings` holds the role-level values: base_dir, lifetime, renew_before, key_type, inventory (the label
+    value that marks what this inventory owns) and play_hosts (who this run works on; bindings always come from
+    all users, so that a run limited to one user never prunes the others' bindings).
+    """
+    report = PlanInput()
+    clusters = check_clusters(clusters, report)
+    grants_by_group = {}
+    if not isinstance(group_grants, dict):
+        report.error("user_access_group_grants", "must map each Kubernetes group to its grants")
+        group_grants = {}
+    for group, grants in group_grants.items():
+        error = identity_name_error(f"user_access_group_grants.{group}", str(group))
+        if error:
+            report.error("user_access_group_grants", error)
+        grants_by_group[group] = check_grants(grants, f"user_access_group_grants.{group}", clusters, report)
+        if not grants:
+            report.error(f"user_access_group_grants.{group}", "has no grants; give it at least one (e.g. "
+                         "[{cluster_role: view, namespace: dev}]) or remove the group")
+    bindings = {name: {} for name in clusters}
+    work = []
+    for host, variables in users.items():
+        for entry in user_entries(host, variables, clusters, grants_by_group, settings, report):
+            if host in settings["play_hosts"]:
+                work.append(entry)
+        for grant in check_grants(variables.get("user_access_grants") or [], f"{host}: user_access_grants",
+                                  clusters, report):
+            add_binding(bindings, grant, "User", variables.get("user_access_name") or host, settings["inventory"])
+    for group, grants in grants_by_group.items():
+        for grant in grants:
+            add_binding(bindings, grant, "Group", group, settings["inventory"])
+    return {"errors": report.errors, "users": work,
+            "bindings": {name: list(items.values()) for name, items in bindings.items()}}
+
+
+def add_binding(bindings, grant, subject_kind, subject_name, inventory):
+    role_kind = "ClusterRole" if grant.get("cluster_role") else "Role"
+    role_name = grant.get("cluster_role") or grant.get("role")
+    for cluster in grant["clusters"]:
+        scope, item = binding_item(role_kind, role_name, grant.get("namespace"), subject_kind, subject_name,
+                                   grant.get("rules"), inventory)
+        bindings[cluster].setdefault((scope, item["name"]), item)
+
+
+def user_entries(host, variables, clusters, grants_by_group, settings, report):
+    """One work entry per cluster the user is on."""
+    where = f"{host}"
+    user = variables.get("user_access_name") or host
+    error = identity_name_error("user_access_name", user)
+    if error:
+        report.error(where, error + (" (the inventory host name is the user name unless user_access_name is set)"
+                                     if not variables.get("user_access_name") else ""))
+    groups = variables.get("user_access_groups")
+    if groups is None:
+        groups = []
+    if not isinstance(groups, list):
+        report.error(where, "user_access_groups: must be a list of Kubernetes groups, e.g. [developers]")
+        groups = []
+    for group in groups:
+        error = identity_name_error("user_access_groups", str(group))
+        if error:
+            report.error(where, error)
+        elif group not in grants_by_group:
+            report.error(where, f"user_access_groups: group {group!r} has no grants; add it to "
+                         f"user_access_group_grants (e.g. {group}: [{{cluster_role: view, namespace: dev}}]) or "
+                         "remove it from the user")
+    if not groups and settings["require_groups"] and not variables.get("user_access_grants"):
+        report.error(where, "user_access_groups: the user is in no group and has no user_access_grants, so the "
+                     "certificate would grant nothing; add groups, or set user_access_require_groups: false")
+    lifetime = _duration(variables.get("user_access_lifetime", settings["lifetime"]))
+    if lifetime is None or lifetime < MIN_LIFETIME:
+        report.error(where, f"user_access_lifetime: {variables.get('user_access_lifetime', settings['lifetime'])!r} "
+                     "is not a duration of at least 10m (e.g. 24h, 7d)")
+    renew_before = variables.get("user_access_renew_before", settings["renew_before"])
+    try:
+        parse_renew_before(renew_before)
+    except ValueError as exc:
+        report.error(where, f"user_access_renew_before: {exc}")
+    if settings["force_renewal"]:
+        # A window longer than any certificate puts every certificate inside it.
+        renew_before = FORCE_RENEWAL_WINDOW
+    namespace = variables.get("user_access_namespace") or "default"
+    error = object_name_error("user_access_namespace", namespace)
+    if error:
+        report.error(where, error)
+    on = variables.get("user_access_user_clusters") or list(clusters)
+    if not isinstance(on, list):
+        report.error(where, "user_access_user_clusters: must be a list of names from user_access_clusters")
+        on = []
+    for name in on:
+        if name not in clusters:
+            report.error(where, f"user_access_user_clusters: cluster {name!r} is not described in "
+                         f"user_access_clusters (described: {sorted(clusters)})")
+    if variables.get("ansible_host"):
+        report.error(where, "ansible_host: keys kept on the user's own machine are not supported yet; remove "
+                     "ansible_host so that the key is made on the controller under user_access_base_dir")
+    key_dir = os.path.expanduser(variables.get("user_access_key_dir") or user_files(user, settings["base_dir"])["dir"])
+    kubeconfig = os.path.expanduser(variables.get("user_access_kubeconfig_path") or posixpath.join(key_dir,
+                                                                                                   "kubeconfig"))
+    for option, path in (("user_access_key_dir", posixpath.join(key_dir, "key")),
+                         ("user_access_kubeconfig_path", kubeconfig)):
+        error = writable_dir_error(option, path)
+        if error:
+            report.error(where, error)
+    existing = read_file(kubeconfig) if os.path.isfile(kubeconfig) else None
+    try:
+        parse(existing or b"", kubeconfig, "user_access_kubeconfig_path")
+    except KubeconfigError as exc:
+        report.error(where, str(exc))
+    expectations = variables.get("user_access_expect") or []
+    if not isinstance(expectations, list):
+        report.error(where, "user_access_expect: must be a list such as [{verb: list, resource: pods, namespace: "
+                     "dev, allowed: true}]")
+        expectations = []
+    for index, expectation in enumerate(expectations):
+        if not isinstance(expectation, dict) or not expectation.get("verb") or not expectation.get("resource") \
+                or not isinstance(expectation.get("allowed"), bool) or set(expectation) - set(EXPECT_KEYS):
+            report.error(f"{where}: user_access_expect[{index}]", f"must have verb, resource and allowed (true or "
+                         f"false), optionally {list(EXPECT_KEYS[2:-2])} and clusters")
+    for cluster in (c for c in on if c in clusters):
+        certificate_path = posixpath.join(key_dir, f"{cluster}.crt")
+        yield {
+            "host": host, "user": user, "groups": list(groups), "cluster": cluster,
+            "approval": clusters[cluster]["approval"], "kubeconfig_path": kubeconfig, "namespace": namespace,
+            "request": {
+                "user": user, "groups": list(groups), "private_key_path": posixpath.join(key_dir, f"{cluster}.key"),
+                "certificate_path": certificate_path, "expiration_seconds": lifetime,
+                "renew_before": str(renew_before), "labels": {MANAGED_LABEL: settings["inventory"]},
+            },
+            "approval_policy": dict(clusters[cluster]["policy"], expected_user=user, allowed_groups=list(groups),
+                                    certificate_path=certificate_path, wait=True),
+            "expect": [{k: v for k, v in e.items() if k != "clusters"} for e in expectations
+                       if isinstance(e, dict) and cluster in (e.get("clusters") or [cluster])],
+        }
+
+
+def user_files(user, base_dir, cluster=None):
+    """Where a user's files are kept by default: <base_dir>/<user>/{<cluster>.key,<cluster>.crt,kubeconfig}."""
+    directory = posixpath.join(os.path.expanduser(base_dir), dns_safe(user, 64))
+    files = {"dir": directory, "kubeconfig": posixpath.join(directory, "kubeconfig")}
+    if cluster:
+        files.update(private_key_path=posixpath.join(directory, f"{cluster}.key"),
+                     certificate_path=posixpath.join(directory, f"{cluster}.crt"))
+    return files
+
+
+def _of_cluster(plan_users, cluster):
+    return [entry for entry in plan_users if entry["cluster"] == cluster]
+
+
+def _loop_results(registered, cluster):
+    """The per-item results of one cluster's call in a task looped over the clusters (empty when skipped)."""
+    for result in (registered or {}).get("results", []):
+        if (result.get("item") or {}).get("key") == cluster:
+            return result.get("results") or []
+    return []
+
+
+def approval_items(the_plan, cluster, requests):
+    """Approvals for the requests of `cluster` that wait for one, on clusters where approval is automatic."""
+    items = []
+    for entry, result in zip(_of_cluster(the_plan["users"], cluster), _loop_results(requests, cluster)):
+        if entry["approval"] == "auto" and result.get("name") and result.get("phase") in ("pending", "approved"):
+            items.append(dict(entry["approval_policy"], name=result["name"],
+                              expected_public_key_fingerprint=result["public_key_fingerprint"]))
+    return items
+
+
+def kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify):
+    """Kubeconfig entries of the users of `cluster` that hold a certificate; verified when anything of theirs changed
+    in this run (`verify` changed), always, or never."""
+    approved = {r.get("name"): r for r in _loop_results(approvals, cluster)}
+    rbac_changed = any(r.get("changed") for r in (bindings or {}).get("results", [])
+                       if (r.get("item") or {}).get("key") == cluster)
+    items = []
+    for entry, request in zip(_of_cluster(the_plan["users"], cluster), _loop_results(requests, cluster)):
+        approval = approved.get(request.get("name"), {})
+        if "issued" not in (request.get("phase"), approval.get("phase")):
+            continue
+        changed = request.get("changed") or approval.get("changed") or rbac_changed
+        items.append({
+            "path": entry["kubeconfig_path"], "user": entry["user"], "cluster": cluster,
+            "namespace": entry["namespace"], "client_certificate_path": entry["request"]["certificate_path"],
+            "client_key_path": entry["request"]["private_key_path"], "expected_groups": entry["groups"],
+            # A changed kubeconfig is verified by the module itself; a change upstream is verified regardless.
+            "verify": verify != "never", "verify_only_if_changed": verify == "changed" and not changed,
+            "expected_access": entry["expect"],
+        })
+    return items
+
+
+def summary(the_plan, requests, approvals, kubeconfigs):
+    """One line per user and cluster: groups, kubeconfig, NotAfter (or what the certificate waits for), bindings."""
+    lines = []
+    clusters = sorted({entry["cluster"] for entry in the_plan["users"]})
+    for cluster in clusters:
+        approved = {r.get("name"): r for r in _loop_results(approvals, cluster)}
+        verified = {r.get("user_name") or r.get("path"): r for r in _loop_results(kubeconfigs, cluster)}
+        for entry, request in zip(_of_cluster(the_plan["users"], cluster), _loop_results(requests, cluster)):
+            approval = approved.get(request.get("name"), {})
+            not_after = approval.get("not_after") or request.get("not_after")
+            phase = approval.get("phase") or request.get("phase")
+            state = f"NotAfter {not_after}" if not_after else f"certificate {phase or 'not requested'}" + (
+                f" (CSR {request['name']}: approve it with kubectl certificate approve {request['name']})"
+                if phase == "pending" and entry["approval"] == "manual" else "")
+            subjects = [("Group", g) for g in entry["groups"]] + [("User", entry["user"])]
+            names = [f"{b['name']} ({b.get('namespace', 'cluster-wide')})" for b in the_plan["bindings"][cluster]
+                     if any((s["kind"], s["name"]) in subjects for s in b["subjects"])]
+            checked = " verified" if (verified.get(f"{entry['user']}@{cluster}") or {}).get("verified") else ""
+            lines.append(f"{entry['user']}@{cluster}: groups {', '.join(entry['groups']) or '(none)'}; kubeconfig "
+                         f"{entry['kubeconfig_path']}{checked}; {state}; bindings {', '.join(names) or '(none)'}")
+    return lines
+
+
+def offboarding_report(slurped, the_plan):
+    """What still grants each offboarded user access: a certificate cannot be revoked.
+
+    `slurped` is the registered result of slurping each user's certificate (item: user, cluster).
+    """
+    return [_certificate_left(result["item"]["user"], result["item"]["cluster"],
+                              base64.b64decode(result["content"]) if result.get("content") else None, the_plan)
+            for result in slurped]
+
+
+def _certificate_left(user, cluster, certificate_pem, the_plan):
+    if not certificate_pem:
+        return f"{user}@{cluster}: no certificate on the controller; nothing issued from here is left to expire"
+    cert = Certificate(certificate_pem)
+    not_after = cert.describe()["not_after"]
+    if cert.remaining_seconds() <= 0:
+        return f"{user}@{cluster}: the certificate (serial {cert.serial}) expired at {not_after}"
+    groups = cert.organizations
+    still = [f"{b['name']} ({b.get('namespace', 'cluster-wide')})" for b in the_plan["bindings"].get(cluster, [])
+             if any(s["kind"] == "Group" and s["name"] in groups for s in b["subjects"])]
+    return (f"{user}@{cluster}: the certificate (serial {cert.serial}, CN {cert.common_name}, groups "
+            f"{', '.join(groups) or '(none)'}) cannot be revoked and is valid until {not_after}. "
+            + (f"Until then its groups keep what these bindings grant: {', '.join(still)}. To cut it now, remove "
+               "those grants (they apply to every member of the groups)." if still else
+               "No binding of this inventory grants its groups anything any more."))
