@@ -21,6 +21,8 @@ def writable_dir_error(option, path):
     """Why `path` could not be created, checked before anything else is changed."""
     directory = os.path.dirname(os.path.abspath(path))
     while not os.path.isdir(directory):
+        if os.path.lexists(directory):
+            return f"{option}: cannot create {path}: {directory} is a file, not a directory"
         parent = os.path.dirname(directory)
         if parent == directory:
             break

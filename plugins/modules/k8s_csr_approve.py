@@ -34,9 +34,18 @@ attributes:
       - Shows the condition that would be added.
 options:
   name:
-    description: Name of the CSR object.
+    description: Name of the CSR object. Required unless O(csrs) is given.
     type: str
-    required: true
+  csrs:
+    description:
+      - The batch form, several CSRs in one task. Each item takes the options of this module except the connection
+        options; what an item leaves out comes from the top level, so top-level values are the defaults of every
+        item.
+      - All CSRs are approved first, then waited for together. Bad input in any item fails the task before any CSR
+        is touched; a CSR refused later does not stop the others, and the task then fails naming each one.
+    type: list
+    elements: dict
+    version_added: 0.1.0
   state:
     description:
       - V(approved) or V(denied).
@@ -263,6 +272,12 @@ verification:
     chains_to_cluster_ca:
       description: Signed by the CA the connection trusts; null when that CA is not known.
       type: bool
+results:
+  description: With O(csrs), the result of each item in order, with the keys above plus C(changed) (and C(failed)
+    and C(msg) for an item that failed).
+  returned: when O(csrs) is given
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib

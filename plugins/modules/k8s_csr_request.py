@@ -36,6 +36,17 @@ attributes:
     details:
       - Shows the CSR object that would be created or replaced. The private key is never part of a diff.
 options:
+  requests:
+    description:
+      - The batch form, several users in one task. Each item takes the options of this module except the connection
+        options and O(private_key_passphrase); what an item leaves out comes from the top level, so top-level values
+        are the defaults of every item.
+      - Bad input in any item fails the task before any key, file or CSR is made; an item that fails later does not
+        stop the others, and the task then fails naming each one. Items whose certificate is current make no API
+        call, and the API connection is made only if an item needs it.
+    type: list
+    elements: dict
+    version_added: 0.1.0
   state:
     description:
       - V(present) makes sure a CSR for this key exists, or that a current certificate is already in
@@ -283,6 +294,12 @@ action:
   description: What was done, V(none), V(create), V(recreate), V(reuse) or V(delete).
   returned: always
   type: str
+results:
+  description: With O(requests), the result of each item in order, with the keys above plus C(changed) (and
+    C(failed) and C(msg) for an item that failed).
+  returned: when O(requests) is given
+  type: list
+  elements: dict
 """
 
 import os

@@ -162,8 +162,8 @@ options:
     description:
       - With O(verify), what the new credentials must be allowed and forbidden to do, each checked like
         C(kubectl auth can-i) with a C(SelfSubjectAccessReview) made with those credentials.
-      - For example C({verb: list, resource: pods, namespace: dev, allowed: true}) and
-        C({verb: list, resource: secrets, namespace: kube-system, allowed: false}).
+      - "For example C({verb: list, resource: pods, namespace: dev, allowed: true}) and
+        C({verb: list, resource: secrets, namespace: kube-system, allowed: false})."
     type: list
     elements: dict
     default: []
@@ -340,7 +340,7 @@ verified:
       description: Each O(expected_access) check, as C(verb resource [in namespace]) and whether it is allowed.
       type: list
       elements: dict
-      sample: [{check: list pods in dev, allowed: true}]
+      sample: [{"check": "list pods in dev", "allowed": true}]
 results:
   description: With O(users), the result of each item in order, with the keys above plus C(changed) (and
     C(failed) and C(msg) for an item that failed).

@@ -11,12 +11,15 @@ for all users instead of one per user.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import posixpath
+import re
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, writable_dir_error
 from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import KubeconfigError, parse
+from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import POLICY_ARG_SPEC
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
     dns_safe, identity_name_error, object_name_error, parse_duration, parse_renew_before)
 
@@ -25,6 +28,7 @@ GRANT_KEYS = ("cluster_role", "role", "namespace", "clusters", "rules")
 EXPECT_KEYS = ("verb", "resource", "namespace", "group", "subresource", "name", "allowed", "clusters")
 CLUSTER_KEYS = ("kubeconfig", "context", "server", "ca_source", "ca_file", "approval", "policy")
 MIN_LIFETIME = 600
+NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 FORCE_RENEWAL_WINDOW = "36500d"
 
 
@@ -36,6 +40,13 @@ class PlanInput:
 
     def error(self, where, text):
         self.errors.append(f"{where}: {text}")
+
+
+def namespace_error(value):
+    if not NAMESPACE.match(value):
+        return (f"{value!r} is not a namespace name: at most 63 lower-case letters, digits and '-', starting and "
+                "ending with a letter or digit")
+    return None
 
 
 def _duration(value):
@@ -71,10 +82,15 @@ def check_clusters(clusters, report):
             report.error(f"{where}.ca_source", f"{spec.get('ca_source')!r} is not connection, configmap or file")
         if spec.get("ca_source") == "file" and not spec.get("ca_file"):
             report.error(f"{where}.ca_file", "required with ca_source: file")
-        if not isinstance(spec.get("policy") or {}, dict):
+        policy = spec.get("policy") or {}
+        if not isinstance(policy, dict):
             report.error(f"{where}.policy", "must be a mapping of k8s_csr_approve policy options, e.g. "
                          "{max_expiration_seconds: 86400}")
-        checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=spec.get("policy") or {})
+            policy = {}
+        unknown = sorted(set(policy) - set(POLICY_ARG_SPEC))
+        if unknown:
+            report.error(f"{where}.policy", f"unknown options {unknown}; known: {sorted(POLICY_ARG_SPEC)}")
+        checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=policy)
     return checked
 
 
@@ -98,8 +114,11 @@ def check_grants(grants, where, clusters, report):
         if grant.get("role") and not grant.get("namespace"):
             report.error(here, "a role lives in a namespace: add namespace, or use cluster_role")
             continue
-        if grant.get("namespace") and object_name_error("namespace", grant["namespace"]):
-            report.error(f"{here}.namespace", object_name_error("namespace", grant["namespace"]))
+        if grant.get("namespace") is not None:
+            grant = dict(grant, namespace=str(grant["namespace"]))
+            error = namespace_error(grant["namespace"])
+            if error:
+                report.error(f"{here}.namespace", error)
         on = grant.get("clusters") or list(clusters)
         for name in on:
             if name not in clusters:
@@ -108,11 +127,20 @@ def check_grants(grants, where, clusters, report):
     return checked
 
 
+def readable_name(value, limit):
+    """`value` made DNS-safe; when that changed it, a short hash of the exact value keeps distinct values apart
+    (Developers and developers, team:dev and team.dev, long names cut at the same place)."""
+    safe = dns_safe(value, limit)
+    if safe == value:
+        return safe
+    return f"{safe}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
+
+
 def binding_item(role_kind, role_name, namespace, subject_kind, subject_name, rules, inventory):
     scope = namespace or "cluster"
-    label = dns_safe(subject_name, 40)
-    name = f"kubeaccess-{'group' if subject_kind == 'Group' else 'user'}-{label}-{dns_safe(role_name, 60)}"
-    item = {"name": name[:253], "role_kind": role_kind, "role_name": role_name,
+    role_part = readable_name(role_name, 60) if role_kind == "ClusterRole" else f"role-{readable_name(role_name, 55)}"
+    name = f"kubeaccess-{'group' if subject_kind == 'Group' else 'user'}-{readable_name(subject_name, 40)}-{role_part}"
+    item = {"name": name, "role_kind": role_kind, "role_name": role_name,
             "subjects": [{"kind": subject_kind, "name": subject_name}], "labels": {MANAGED_LABEL: inventory},
             "subjects_mode": "exact"}
     if namespace:
@@ -136,6 +164,7 @@ def plan(users, clusters, group_grants, settings):
         report.error("user_access_group_grants", "must map each Kubernetes group to its grants")
         group_grants = {}
     for group, grants in group_grants.items():
+        group = str(group)
         error = identity_name_error(f"user_access_group_grants.{group}", str(group))
         if error:
             report.error("user_access_group_grants", error)
@@ -145,33 +174,44 @@ def plan(users, clusters, group_grants, settings):
                          "[{cluster_role: view, namespace: dev}]) or remove the group")
     bindings = {name: {} for name in clusters}
     work = []
+    owners = {}
     for host, variables in users.items():
         for entry in user_entries(host, variables, clusters, grants_by_group, settings, report):
+            for path in (entry["request"]["private_key_path"], entry["kubeconfig_path"]):
+                owner = owners.setdefault(path, host)
+                if owner != host:
+                    report.error(host, f"its file {path} is also {owner}'s; give one of them its own "
+                                 "user_access_key_dir or user_access_kubeconfig_path")
             if host in settings["play_hosts"]:
                 work.append(entry)
         for grant in check_grants(variables.get("user_access_grants") or [], f"{host}: user_access_grants",
                                   clusters, report):
-            add_binding(bindings, grant, "User", variables.get("user_access_name") or host, settings["inventory"])
+            add_binding(bindings, grant, "User", str(variables.get("user_access_name") or host), settings["inventory"],
+                        report)
     for group, grants in grants_by_group.items():
         for grant in grants:
-            add_binding(bindings, grant, "Group", group, settings["inventory"])
+            add_binding(bindings, grant, "Group", group, settings["inventory"], report)
     return {"errors": report.errors, "users": work,
             "bindings": {name: list(items.values()) for name, items in bindings.items()}}
 
 
-def add_binding(bindings, grant, subject_kind, subject_name, inventory):
+def add_binding(bindings, grant, subject_kind, subject_name, inventory, report):
     role_kind = "ClusterRole" if grant.get("cluster_role") else "Role"
     role_name = grant.get("cluster_role") or grant.get("role")
     for cluster in grant["clusters"]:
         scope, item = binding_item(role_kind, role_name, grant.get("namespace"), subject_kind, subject_name,
                                    grant.get("rules"), inventory)
-        bindings[cluster].setdefault((scope, item["name"]), item)
+        existing = bindings[cluster].setdefault((scope, item["name"]), item)
+        if existing != item:
+            report.error(f"{subject_kind} {subject_name}", f"its grant of {role_kind} {role_name} in {scope} on "
+                         f"{cluster} maps to the binding {item['name']}, which another grant also needs with other "
+                         "content; make the two grants identical or rename one")
 
 
 def user_entries(host, variables, clusters, grants_by_group, settings, report):
     """One work entry per cluster the user is on."""
     where = f"{host}"
-    user = variables.get("user_access_name") or host
+    user = str(variables.get("user_access_name") or host)
     error = identity_name_error("user_access_name", user)
     if error:
         report.error(where, error + (" (the inventory host name is the user name unless user_access_name is set)"
@@ -182,6 +222,7 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
     if not isinstance(groups, list):
         report.error(where, "user_access_groups: must be a list of Kubernetes groups, e.g. [developers]")
         groups = []
+    groups = [str(group) for group in groups]
     for group in groups:
         error = identity_name_error("user_access_groups", str(group))
         if error:
@@ -205,10 +246,10 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
     if settings["force_renewal"]:
         # A window longer than any certificate puts every certificate inside it.
         renew_before = FORCE_RENEWAL_WINDOW
-    namespace = variables.get("user_access_namespace") or "default"
-    error = object_name_error("user_access_namespace", namespace)
+    namespace = str(variables.get("user_access_namespace") or "default")
+    error = namespace_error(namespace)
     if error:
-        report.error(where, error)
+        report.error(where, f"user_access_namespace: {error}")
     on = variables.get("user_access_user_clusters") or list(clusters)
     if not isinstance(on, list):
         report.error(where, "user_access_user_clusters: must be a list of names from user_access_clusters")
@@ -243,6 +284,9 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
                 or not isinstance(expectation.get("allowed"), bool) or set(expectation) - set(EXPECT_KEYS):
             report.error(f"{where}: user_access_expect[{index}]", f"must have verb, resource and allowed (true or "
                          f"false), optionally {list(EXPECT_KEYS[2:-2])} and clusters")
+        elif [c for c in expectation.get("clusters") or [] if c not in clusters]:
+            report.error(f"{where}: user_access_expect[{index}].clusters", "names clusters not described in "
+                         f"user_access_clusters: {[c for c in expectation['clusters'] if c not in clusters]}")
     for cluster in (c for c in on if c in clusters):
         certificate_path = posixpath.join(key_dir, f"{cluster}.crt")
         yield {
@@ -262,7 +306,7 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
 
 def user_files(user, base_dir, cluster=None):
     """Where a user's files are kept by default: <base_dir>/<user>/{<cluster>.key,<cluster>.crt,kubeconfig}."""
-    directory = posixpath.join(os.path.expanduser(base_dir), dns_safe(user, 64))
+    directory = posixpath.join(os.path.expanduser(base_dir), readable_name(user, 64))
     files = {"dir": directory, "kubeconfig": posixpath.join(directory, "kubeconfig")}
     if cluster:
         files.update(private_key_path=posixpath.join(directory, f"{cluster}.key"),

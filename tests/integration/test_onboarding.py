@@ -188,7 +188,7 @@ def test_grant_removed_from_the_inventory_is_pruned_and_group_change_renews(onbo
         {"verb": "list", "resource": "pods", "namespace": onboarding.dev, "allowed": False}]
     onboarding.write_inventory()
     onboarding.run("onboard.yml").ok()
-    names = {name for _, _, name in onboarding.bindings()}
+    names = {key[2] for key in onboarding.bindings()}
     assert f"kubeaccess-group-platform-team-{suffix}-view" not in names
     info = whoami(onboarding.kubeconfig(onboarding.seema))
     assert info["groups"].count(f"platform-team-{suffix}") == 0  # a new certificate, without the dropped group
