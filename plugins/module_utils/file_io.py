@@ -22,7 +22,7 @@ def writable_dir_error(option, path):
     directory = os.path.dirname(os.path.abspath(path))
     while not os.path.isdir(directory):
         if os.path.lexists(directory):
-            return f"{option}: cannot create {path}: {directory} is a file, not a directory"
+            return f"{option}: cannot create {path}: {directory} is not a directory"
         parent = os.path.dirname(directory)
         if parent == directory:
             break
