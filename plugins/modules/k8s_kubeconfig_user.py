@@ -469,7 +469,7 @@ class FileGroup:
     def precheck(self, state):
         """Refuse an unwritable path or a file that is not a kubeconfig before anything is done."""
         if self.refusal is None and (state == "present" or os.path.exists(self.file.path)):
-            self.refusal = writable_dir_error("path", self.file.path) or _blocked_directory(self.file.path) or ""
+            self.refusal = writable_dir_error("path", self.file.path) or ""
             if not self.refusal:
                 try:
                     self.file.read()
@@ -801,16 +801,6 @@ def access_review(client, expectation):
     if expectation.get("namespace"):
         check += f" in {expectation['namespace']}"
     return {"check": check, "allowed": bool((review.get("status") or {}).get("allowed"))}
-
-
-def _blocked_directory(path):
-    """A file where a directory of `path` has to be: the write could not make it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(directory):
-        directory = os.path.dirname(directory)
-    if not os.path.isdir(directory):
-        return f"path: cannot create {path}: {directory} is not a directory"
-    return None
 
 
 def _shown(config):
