@@ -33,7 +33,7 @@ def item_params(params, item_spec, list_option, shared=()):
     the top-level value.
     """
     items = params.get(list_option)
-    if not items:
+    if items is None:
         return [dict(params, **{list_option: None})]
     validator = ArgumentSpecValidator({
         option: {key: value for key, value in spec.items() if key not in SPEC_KEYS_NOT_IN_ITEMS}
@@ -74,7 +74,7 @@ class SharedClient:
         return self.client
 
 
-def run_batch(module, item_spec, list_option, make_runner, errors, describe, shared=()):
+def run_batch(module, item_spec, list_option, make_runner, errors, describe, shared=(), conclude=None):
     """Check every item, then do every item, and end the module with the result.
 
     `make_runner(item)` reads and checks one item without changing anything, raising one of `errors` on bad
@@ -82,7 +82,8 @@ def run_batch(module, item_spec, list_option, make_runner, errors, describe, sha
     `result` dict is the item's result. Bad input in any item
     fails the task before any item is done. The single form returns the item's result at the top level; the
     batch form returns `results` (one per item, in order) and, after doing every item it could, fails naming each
-    item that failed.
+    item that failed. An empty list is a batch of none. `conclude(result, item_params)`, in the batch form, adds
+    what concerns the whole batch (pruning what is not listed) to the result once every item is done.
     """
     client = SharedClient(module.params)
     try:
@@ -110,7 +111,7 @@ def run_batch(module, item_spec, list_option, make_runner, errors, describe, sha
                 runner.result.update(failed=True, msg=str(exc))
                 failures.append(_name_item(module, list_option, index, describe(runner.params), exc))
     results = [runner.result for runner in runners]
-    if not module.params.get(list_option):
+    if module.params.get(list_option) is None:
         result = results[0]
         if result.pop("failed", False):
             module.fail_json(**result)
@@ -119,6 +120,11 @@ def run_batch(module, item_spec, list_option, make_runner, errors, describe, sha
     diffs = [r["diff"] for r in results if r.get("diff")]
     if diffs:
         combined["diff"] = diffs
+    if conclude:
+        try:
+            conclude(combined, [runner.params for runner in runners])
+        except errors as exc:
+            failures.append(str(exc))
     if failures:
         module.fail_json(msg=f"{len(failures)} of {len(results)} {list_option} failed: " + " | ".join(failures),
                          **combined)
@@ -126,6 +132,6 @@ def run_batch(module, item_spec, list_option, make_runner, errors, describe, sha
 
 
 def _name_item(module, list_option, index, description, exc):
-    if not module.params.get(list_option):
+    if module.params.get(list_option) is None:
         return str(exc)
     return f"{list_option}[{index}] ({description}): {exc}"

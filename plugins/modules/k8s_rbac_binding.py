@@ -340,7 +340,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import rbac
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
-    SharedClient, batch_argument_spec, item_params, run_batch)
+    SharedClient, batch_argument_spec, run_batch)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import (
     MANAGED_BY, MANAGED_BY_LABEL, is_managed)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
@@ -376,16 +376,12 @@ class Cluster:
     """What one module run knows of the cluster: one client, made on first use, and in the batch form one LIST per
     kind and namespace, kept current as items write, instead of a GET per object."""
 
-    def __init__(self, batch):
+    def __init__(self, batch, shared_client):
         self.batch = batch
-        self._connect = None
+        self._connect = shared_client
         self._listed = {}
         self._all_namespaces = None
         self._namespaces = {}
-
-    def attach(self, shared_client):
-        """Use the batch's shared connection (a SharedClient: the client is made on the first call)."""
-        self._connect = self._connect or shared_client
 
     @property
     def client(self):
@@ -442,7 +438,6 @@ class BindingItem:
         self.item = item
         self.params = params = item.params
         self.cluster = cluster
-        cluster.attach(item.client)
         self.name = params["name"]
         self.namespace = params["namespace"]
         self.kind = rbac.binding_kind(self.namespace)
@@ -660,9 +655,26 @@ def describe_item(params):
     return rbac.describe(rbac.binding_kind(namespace), namespace, params.get("name") or "(no name)")
 
 
-def prune(module, cluster):
-    """Delete what carries our label and the top-level labels but is not listed; returns (pruned, diffs)."""
-    listed = item_params(module.params, MODULE_SPEC, LIST_OPTION, SHARED) if module.params[LIST_OPTION] else []
+def pruning(module, cluster):
+    """The batch's conclusion: with prune, delete what carries our label and the top-level labels but is not
+    listed. Items that failed are still listed, so pruning what is not listed stays right."""
+    def conclude(result, listed):
+        result["pruned"] = []
+        if not module.params["prune"]:
+            return
+        try:
+            pruned, diffs = prune(module, cluster, listed)
+        except KubeError as exc:
+            raise KubeError(f"prune: {exc}") from None
+        result["pruned"] = pruned
+        result["changed"] = result["changed"] or bool(pruned)
+        if diffs and module._diff:  # pylint: disable=protected-access
+            result["diff"] = result.get("diff", []) + diffs
+    return conclude
+
+
+def prune(module, cluster, listed):
+    """Delete what carries our label and the top-level labels but is not in `listed`; returns (pruned, diffs)."""
     kept = {(rbac.binding_kind(item["namespace"]), item["namespace"] or "", item["name"]) for item in listed}
     # A role still bound by a listed item stays, whether or not that item gives its rules.
     kept |= {(item["role_kind"], rbac.role_namespace(item["role_kind"], item["namespace"]) or "", item["role_name"])
@@ -686,42 +698,6 @@ def prune(module, cluster):
     return pruned, diffs
 
 
-class PruningModule:
-    """The module as run_batch sees it: run_batch ends the module, so pruning, which must come after every item,
-    happens here, just before the batch result goes out."""
-
-    def __init__(self, module, cluster):
-        self._module = module
-        self._cluster = cluster
-
-    def __getattr__(self, name):
-        return getattr(self._module, name)
-
-    def _finish(self, result):
-        if "results" not in result:
-            return
-        result["pruned"] = []
-        if not self._module.params["prune"]:
-            return
-        try:
-            pruned, diffs = prune(self._module, self._cluster)
-        except KubeError as exc:
-            self._module.fail_json(msg=f"prune: {exc}", **result)
-        result["pruned"] = pruned
-        result["changed"] = result["changed"] or bool(pruned)
-        if diffs and self._module._diff:  # pylint: disable=protected-access
-            result["diff"] = result.get("diff", []) + diffs
-
-    def exit_json(self, **result):
-        self._finish(result)
-        self._module.exit_json(**result)
-
-    def fail_json(self, msg, **result):
-        # Items that failed are still listed, so pruning what is not listed stays right; bad input prunes nothing.
-        self._finish(result)
-        self._module.fail_json(msg=msg, **result)
-
-
 def main():
     module = AnsibleModule(argument_spec=batch_argument_spec(MODULE_SPEC, LIST_OPTION), supports_check_mode=True)
     params = module.params
@@ -736,13 +712,9 @@ def main():
                             "kubeaccess.x509 that is not listed")
         if problems:
             module.fail_json(msg="; ".join(problems), changed=False)
-    cluster = Cluster(batch)
-    finishing = PruningModule(module, cluster)
-    if batch and not params[LIST_OPTION]:
-        cluster.attach(SharedClient(params))
-        finishing.exit_json(changed=False, results=[])
-    run_batch(finishing, MODULE_SPEC, LIST_OPTION, lambda item: BindingItem(item, cluster, params["labels"]),
-              (InputError, KubeError), describe_item, shared=SHARED)
+    cluster = Cluster(batch, SharedClient(params))
+    run_batch(module, MODULE_SPEC, LIST_OPTION, lambda item: BindingItem(item, cluster, params["labels"]),
+              (InputError, KubeError), describe_item, shared=SHARED, conclude=pruning(module, cluster))
 
 
 if __name__ == "__main__":
