@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import DEFAULT_KEY_TYPE, DEFAULT_RSA_SIZE
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_plan as model
 
 USER_VARIABLES = ("user_access_name", "user_access_groups", "user_access_grants", "user_access_namespace",
                   "user_access_user_clusters", "user_access_lifetime", "user_access_renew_before",
-                  "user_access_key_dir", "user_access_kubeconfig_path", "user_access_expect", "ansible_host")
+                  "user_access_key_dir", "user_access_kubeconfig_path", "user_access_expect", "user_access_key_type",
+                  "user_access_key_size", "ansible_host")
 
 
 SETTINGS = {"base_dir": "~/.kubeaccess", "lifetime": "24h", "renew_before": "30%", "force_renewal": False,
-            "inventory": "default", "require_groups": True}
+            "inventory": "default", "require_groups": True, "key_type": DEFAULT_KEY_TYPE,
+            "key_size": DEFAULT_RSA_SIZE}
 
 
 def access_plan(users, hostvars, clusters, group_grants, play_hosts, settings=None):

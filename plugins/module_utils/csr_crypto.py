@@ -23,6 +23,7 @@ except ImportError:
 else:
     HAS_CRYPTOGRAPHY = True
 
+KEY_TYPES = ("ecdsa", "rsa")
 DEFAULT_KEY_TYPE = "ecdsa"
 DEFAULT_CURVE = "secp256r1"
 DEFAULT_RSA_SIZE = 3072

@@ -17,6 +17,7 @@ import posixpath
 import re
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import KEY_TYPES, RSA_SIZES
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, writable_dir_error
 from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import KubeconfigError, parse
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import POLICY_ARG_SPEC
@@ -261,6 +262,7 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
     if variables.get("ansible_host"):
         report.error(where, "ansible_host: keys kept on the user's own machine are not supported yet; remove "
                      "ansible_host so that the key is made on the controller under user_access_base_dir")
+    key = key_settings(variables, settings, where, report)
     key_dir = os.path.expanduser(variables.get("user_access_key_dir") or user_files(user, settings["base_dir"])["dir"])
     kubeconfig = os.path.expanduser(variables.get("user_access_kubeconfig_path") or posixpath.join(key_dir,
                                                                                                    "kubeconfig"))
@@ -295,13 +297,28 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
             "request": {
                 "user": user, "groups": list(groups), "private_key_path": posixpath.join(key_dir, f"{cluster}.key"),
                 "certificate_path": certificate_path, "expiration_seconds": lifetime,
-                "renew_before": str(renew_before), "labels": {MANAGED_LABEL: settings["inventory"]},
+                "renew_before": str(renew_before), "labels": {MANAGED_LABEL: settings["inventory"]}, **key,
             },
             "approval_policy": dict(clusters[cluster]["policy"], expected_user=user, allowed_groups=list(groups),
                                     certificate_path=certificate_path, wait=True),
             "expect": [{k: v for k, v in e.items() if k != "clusters"} for e in expectations
                        if isinstance(e, dict) and cluster in (e.get("clusters") or [cluster])],
         }
+
+
+def key_settings(variables, settings, where, report):
+    """The request options of a new key: user_access_key_type ecdsa (P-256) or rsa, user_access_key_size for RSA."""
+    key_type = str(variables.get("user_access_key_type", settings["key_type"]))
+    if key_type not in KEY_TYPES:
+        report.error(where, f"user_access_key_type: {key_type!r} is not one of {list(KEY_TYPES)}")
+        return {}
+    if key_type != "rsa":
+        return {"private_key_type": key_type}
+    size = variables.get("user_access_key_size", settings["key_size"])
+    if str(size) not in [str(choice) for choice in RSA_SIZES]:
+        report.error(where, f"user_access_key_size: {size!r} is not one of {list(RSA_SIZES)} (bits of an RSA key)")
+        return {}
+    return {"private_key_type": "rsa", "private_key_size": int(size)}
 
 
 def user_files(user, base_dir, cluster=None):

@@ -59,7 +59,8 @@ DEVELOPERS = {"developers": [{"cluster_role": "edit", "namespace": "dev"}]}
 def settings(base_dir, play_hosts, **overrides):
     """The role-level settings as roles/user_access/tasks/plan.yml passes them (role defaults), plus play_hosts."""
     values = {"base_dir": str(base_dir), "lifetime": "24h", "renew_before": "30%", "force_renewal": False,
-              "inventory": "default", "require_groups": True, "play_hosts": set(play_hosts)}
+              "inventory": "default", "require_groups": True, "key_type": "ecdsa", "key_size": 3072,
+              "play_hosts": set(play_hosts)}
     values.update(overrides)
     return values
 
@@ -189,7 +190,7 @@ def test_example_inventory_entry_of_rahul(tmp_path):
     assert entry["request"] == {
         "user": "rahul", "groups": ["developers"], "private_key_path": f"{user_dir}/local.key",
         "certificate_path": f"{user_dir}/local.crt", "expiration_seconds": 86400, "renew_before": "30%",
-        "labels": {LABEL: "default"},
+        "labels": {LABEL: "default"}, "private_key_type": "ecdsa",
     }
     assert entry["approval_policy"] == {
         "max_expiration_seconds": 86400, "expected_user": "rahul", "allowed_groups": ["developers"],
@@ -1243,8 +1244,8 @@ def test_filter_refuses_unknown_settings(tmp_path):
                                   {"base_dir": str(tmp_path), "lifetme": "1h", "prune": True})
     message = str(caught.value)
     assert "unknown settings ['lifetme', 'prune']" in message
-    assert "known: ['base_dir', 'force_renewal', 'inventory', 'lifetime', 'renew_before', 'require_groups']" in \
-        message
+    assert "known: ['base_dir', 'force_renewal', 'inventory', 'key_size', 'key_type', 'lifetime', 'renew_before', " \
+        "'require_groups']" in message
 
 
 def test_filter_refuses_play_hosts_as_a_setting(tmp_path):
@@ -1267,3 +1268,31 @@ def test_filter_module_names():
         "access_kubeconfigs": access_plan.kubeconfig_items, "access_summary": access_plan.summary,
         "access_offboarding_report": access_plan.offboarding_report, "access_user_files": access_plan.user_files,
     }
+
+
+def test_key_type_defaults_to_ecdsa_and_can_be_rsa_per_user(tmp_path):
+    users = {"rahul": {"user_access_groups": ["developers"]},
+             "seema": {"user_access_groups": ["developers"], "user_access_key_type": "rsa",
+                       "user_access_key_size": "4096"}}
+    the_plan = make_plan(tmp_path, users)
+    assert the_plan["errors"] == []
+    assert entry_of(the_plan, "rahul")["request"]["private_key_type"] == "ecdsa"
+    assert "private_key_size" not in entry_of(the_plan, "rahul")["request"]
+    seema = entry_of(the_plan, "seema")["request"]
+    assert (seema["private_key_type"], seema["private_key_size"]) == ("rsa", 4096)
+
+
+def test_role_level_rsa_keys_take_the_role_level_size(tmp_path):
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, key_type="rsa", key_size=2048)
+    request = entry_of(the_plan, "rahul")["request"]
+    assert (request["private_key_type"], request["private_key_size"]) == ("rsa", 2048)
+
+
+@pytest.mark.parametrize("variables, message", [
+    ({"user_access_key_type": "ed25519"}, "rahul: user_access_key_type: 'ed25519' is not one of ['ecdsa', 'rsa']"),
+    ({"user_access_key_type": "rsa", "user_access_key_size": 1024},
+     "rahul: user_access_key_size: 1024 is not one of [2048, 3072, 4096] (bits of an RSA key)"),
+])
+def test_bad_key_settings_name_the_variable(tmp_path, variables, message):
+    the_plan = make_plan(tmp_path, {"rahul": dict(variables, user_access_groups=["developers"])})
+    assert the_plan["errors"] == [message]
