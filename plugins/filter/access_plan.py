@@ -37,7 +37,12 @@ class FilterModule:
             "access_plan": access_plan,
             "access_approvals": model.approval_items,
             "access_kubeconfigs": model.kubeconfig_items,
+            "access_remote_plan": model.remote_plan,
+            "access_host_copies": model.host_copies,
+            "access_host_kubeconfigs": model.host_kubeconfig_items,
+            "access_host_kubeconfig_results": model.host_kubeconfig_results,
             "access_summary": model.summary,
             "access_offboarding_report": model.offboarding_report,
+            "access_offboarding_csrs": model.offboarding_csrs,
             "access_user_files": model.user_files,
         }

@@ -11,6 +11,7 @@ import time
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate, Request
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, write_atomic
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import permission_for, signer_permission
+from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import dns_safe
 
 CSR_API = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
@@ -22,6 +23,11 @@ CERTIFICATE_MODE = 0o644
 
 class IssuanceError(Exception):
     """The certificate did not come, or is not what was asked for."""
+
+
+def default_name(user, fingerprint):
+    """The CSR name of a user's key: the same key always finds its CSR, and two keys never share one."""
+    return f"{dns_safe(user)}-{fingerprint.replace(':', '')[:16]}"
 
 
 def path(name):

@@ -14,7 +14,8 @@ description:
   - Makes a private key (ECDSA P-256 by default) and a PKCS#10 request with CN = O(user) and one O per group, and
     submits it as a C(certificates.k8s.io/v1) CertificateSigningRequest (CSR) object.
   - Alternatively submits a request made elsewhere (O(csr_path) or O(csr_content)), so that the user keeps the
-    key and only the request travels.
+    key and only the request travels. O(submit=false) is the other half: on the user's own machine, it makes the
+    key and the request and submits nothing.
   - Idempotency is keyed on the local certificate, because the API deletes issued CSRs after one hour. When
     O(certificate_path) holds a certificate for this key, user and groups that is not expired and not inside
     O(renew_before), nothing is submitted and nothing is read from the API.
@@ -154,6 +155,16 @@ options:
       - Replace a CSR of the same name that is not managed by this collection, or one that was denied or failed.
     type: bool
     default: false
+  submit:
+    description:
+      - V(false) makes the key (written at once, mode 0600) and the request on the host the module runs on, returns
+        RV(request) and RV(name), and submits nothing: no API connection is made and RV(phase) is V(unsubmitted)
+        (or V(issued) when O(certificate_path) holds a current certificate).
+      - For keys kept on the user's own machine. A task on the controller submits RV(request) with O(csr_content),
+        so only the request travels, never the key.
+    type: bool
+    default: true
+    version_added: 0.1.0
   wait:
     description:
       - Wait until the certificate is issued (approval happening elsewhere), then verify and store it.
@@ -194,6 +205,21 @@ EXAMPLES = r"""
     certificate_path: /srv/kubeaccess/seema/seema.crt
     expiration_seconds: 28800
 
+- name: On the user's own machine, make the key and the request only (the key never leaves it)
+  kubeaccess.x509.k8s_csr_request:
+    user: rahul
+    groups: [developers]
+    private_key_path: ~/.kube/kubeaccess/prod.key
+    submit: false
+  register: rahul_request
+
+- name: On the controller, submit that request; the certificate is kept here (it is public)
+  kubeaccess.x509.k8s_csr_request:
+    kubeconfig: ~/.kube/admin.conf
+    csr_content: "{{ rahul_request.request }}"
+    certificate_path: /srv/kubeaccess/rahul/prod.crt
+  delegate_to: localhost
+
 - name: Wait for a certificate that another team approves
   kubeaccess.x509.k8s_csr_request:
     user: ci-deployer
@@ -217,7 +243,8 @@ name:
   sample: rahul-3f1c9a0e7d2b4c65
 phase:
   description:
-    - V(pending), V(approved), V(issued), V(denied) or V(failed); V(absent) after O(state=absent).
+    - V(pending), V(approved), V(issued), V(denied) or V(failed); V(absent) after O(state=absent); V(unsubmitted)
+      with O(submit=false).
     - V(issued) when the certificate in O(certificate_path) is current, even if the CSR object is gone.
   returned: always
   type: str
@@ -316,7 +343,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import (
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
     AUTH_ARG_SPEC, ApiError, KubeError)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
-    dns_safe, expiration_error, identity_name_error, label_errors, object_name_error, parse_renew_before)
+    expiration_error, identity_name_error, label_errors, object_name_error, parse_renew_before)
 
 KEY_MODE = 0o600
 
@@ -343,6 +370,7 @@ ARGUMENT_SPEC = dict(
     labels=dict(type="dict", default={}),
     annotations=dict(type="dict", default={}),
     force=dict(type="bool", default=False),
+    submit=dict(type="bool", default=True),
     wait=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=120),
 )
@@ -353,10 +381,6 @@ EXCLUSIVE_SOURCES = (("csr_path", "csr_content"), ("private_key_path", "csr_path
 
 class InputError(Exception):
     """Bad options, reported before anything is changed."""
-
-
-def default_name(user, fingerprint):
-    return f"{dns_safe(user)}-{fingerprint.replace(':', '')[:16]}"
 
 
 class CsrRequest:
@@ -394,6 +418,11 @@ class CsrRequest:
         if not params["usages"]:
             errors.append("usages: must not be empty; client certificates use ['client auth']")
         errors += label_errors("labels", params["labels"])
+        if not params["submit"]:
+            errors += [f"{option}: cannot be combined with submit=false, which makes a new request from "
+                       "private_key_path and submits nothing" for option in ("csr_path", "csr_content") if params[option]]
+            errors += ["wait: cannot be combined with submit=false, which submits nothing"] * params["wait"]
+            errors += ["state: absent cannot be combined with submit=false"] * (params["state"] == "absent")
         if params["wait_timeout"] < 0:
             errors.append("wait_timeout: must be 0 or more seconds")
         for option in ("private_key_path", "certificate_path"):
@@ -466,7 +495,7 @@ class CsrRequest:
     def name(self):
         if self.params["name"]:
             return self.params["name"]
-        return default_name(self.user, self.request.fingerprint) if self.request else ""
+        return csr_object.default_name(self.user, self.request.fingerprint) if self.request else ""
 
     # -- the local certificate -------------------------------------------------------------------------------
     def current_certificate(self):
@@ -513,6 +542,13 @@ class CsrRequest:
         if cert is not None:
             self.result.update(cert.describe(), name=self.name, phase="issued", action="none",
                                certificate=cert.pem.decode())
+            return
+        if not self.params["submit"]:
+            self.result.update(name=self.name, phase="unsubmitted", action="none")
+            if self.new_key:
+                self.write_key()
+            # In check mode a missing key is not made, and making it is the change.
+            self.result["changed"] |= self.new_key or self.key is None
             return
         client = self.module.client()
         wanted = self.manifest()

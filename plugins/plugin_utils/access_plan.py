@@ -16,10 +16,10 @@ import os
 import posixpath
 import re
 
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import KEY_TYPES, RSA_SIZES
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import KEY_TYPES, RSA_SIZES, Certificate
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import default_name
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, writable_dir_error
-from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import KubeconfigError, parse
+from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import KubeconfigError, admin_connection, parse
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import POLICY_ARG_SPEC
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
     dns_safe, identity_name_error, object_name_error, parse_duration, parse_renew_before)
@@ -31,6 +31,9 @@ CLUSTER_KEYS = ("kubeconfig", "context", "server", "ca_source", "ca_file", "appr
 MIN_LIFETIME = 600
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 FORCE_RENEWAL_WINDOW = "36500d"
+# Where the files of a user with keys on their own machine go there; `~` is the connection user's home.
+REMOTE_KEY_DIR = "~/.kube/kubeaccess"
+REMOTE_KUBECONFIG = "~/.kube/config"
 
 
 class PlanInput:
@@ -174,17 +177,17 @@ def plan(users, clusters, group_grants, settings):
             report.error(f"user_access_group_grants.{group}", "has no grants; give it at least one (e.g. "
                          "[{cluster_role: view, namespace: dev}]) or remove the group")
     bindings = {name: {} for name in clusters}
-    work = []
+    work = {"users": [], "remote_users": []}
     owners = {}
     for host, variables in users.items():
         for entry in user_entries(host, variables, clusters, grants_by_group, settings, report):
-            for path in (entry["request"]["private_key_path"], entry["kubeconfig_path"]):
+            for path in controller_paths(entry):
                 owner = owners.setdefault(path, host)
                 if owner != host:
                     report.error(host, f"its file {path} is also {owner}'s; give one of them its own "
                                  "user_access_key_dir or user_access_kubeconfig_path")
             if host in settings["play_hosts"]:
-                work.append(entry)
+                work["remote_users" if "on_host" in entry else "users"].append(entry)
         for grant in check_grants(variables.get("user_access_grants") or [], f"{host}: user_access_grants",
                                   clusters, report):
             add_binding(bindings, grant, "User", str(variables.get("user_access_name") or host), settings["inventory"],
@@ -192,8 +195,50 @@ def plan(users, clusters, group_grants, settings):
     for group, grants in grants_by_group.items():
         for grant in grants:
             add_binding(bindings, grant, "Group", group, settings["inventory"], report)
-    return {"errors": report.errors, "users": work,
+    endpoints = cluster_endpoints(clusters, sorted({e["cluster"] for e in work["remote_users"]}), report)
+    return {"errors": report.errors, **work, "endpoints": endpoints,
             "bindings": {name: list(items.values()) for name, items in bindings.items()}}
+
+
+def cluster_endpoints(clusters, names, report):
+    """Server URL and CA (PEM text) of each named cluster, for kubeconfigs written on the users' own machines: from
+    the cluster's description (server; ca_file with ca_source file) or else its admin kubeconfig, read here."""
+    endpoints = {}
+    for name in names:
+        spec = clusters[name]
+        where = f"user_access_clusters.{name}"
+        if spec.get("ca_source") == "configmap":
+            continue  # reported with each user of the cluster
+        try:
+            connection = admin_connection({"kubeconfig": spec.get("kubeconfig") or os.environ.get(
+                "K8S_AUTH_KUBECONFIG"), "context": spec.get("context")})
+        except KubeconfigError as exc:
+            report.error(where, f"{exc} (needed for the kubeconfigs of users with ansible_host)")
+            continue
+        if connection is None:
+            report.error(where, "the in-cluster service account names no server for users' machines; give server")
+            continue
+        server = spec.get("server") or connection.server
+        if spec.get("ca_source") == "file":
+            ca_pem = read_file(os.path.expanduser(spec["ca_file"]))
+            if ca_pem is None:
+                report.error(f"{where}.ca_file", f"{spec['ca_file']} does not exist on the controller")
+                continue
+        else:
+            ca_pem = connection.ca_pem
+        if not server or not ca_pem:
+            report.error(where, f"the admin connection ({connection.source}) names no "
+                         f"{'server' if not server else 'CA'}; give {'server' if not server else 'ca_file'}")
+            continue
+        endpoints[name] = {"server": server, "ca": ca_pem.decode()}
+    return endpoints
+
+
+def controller_paths(entry):
+    """The files of an entry on the controller: a user's own, never shared with another user."""
+    if "on_host" in entry:
+        return (entry["request"]["certificate_path"],)
+    return (entry["request"]["private_key_path"], entry["kubeconfig_path"])
 
 
 def add_binding(bindings, grant, subject_kind, subject_name, inventory, report):
@@ -259,23 +304,30 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
         if name not in clusters:
             report.error(where, f"user_access_user_clusters: cluster {name!r} is not described in "
                          f"user_access_clusters (described: {sorted(clusters)})")
-    if variables.get("ansible_host"):
-        report.error(where, "ansible_host: keys kept on the user's own machine are not supported yet; remove "
-                     "ansible_host so that the key is made on the controller under user_access_base_dir")
     key = key_settings(variables, settings, where, report)
-    key_dir = os.path.expanduser(variables.get("user_access_key_dir") or user_files(user, settings["base_dir"])["dir"])
-    kubeconfig = os.path.expanduser(variables.get("user_access_kubeconfig_path") or posixpath.join(key_dir,
-                                                                                                   "kubeconfig"))
-    for option, path in (("user_access_key_dir", posixpath.join(key_dir, "key")),
-                         ("user_access_kubeconfig_path", kubeconfig)):
+    # With ansible_host the user's files live on that machine: the paths are the machine's, checked there.
+    remote = bool(variables.get("ansible_host"))
+    controller_dir = os.path.expanduser(user_files(user, settings["base_dir"])["dir"])
+    if remote:
+        key_dir = variables.get("user_access_key_dir") or REMOTE_KEY_DIR
+        kubeconfig = variables.get("user_access_kubeconfig_path") or REMOTE_KUBECONFIG
+        checked_paths = (("user_access_base_dir", posixpath.join(controller_dir, "certificate")),)
+    else:
+        key_dir = os.path.expanduser(variables.get("user_access_key_dir") or controller_dir)
+        kubeconfig = os.path.expanduser(variables.get("user_access_kubeconfig_path") or posixpath.join(key_dir,
+                                                                                                       "kubeconfig"))
+        checked_paths = (("user_access_key_dir", posixpath.join(key_dir, "key")),
+                         ("user_access_kubeconfig_path", kubeconfig))
+    for option, path in checked_paths:
         error = writable_dir_error(option, path)
         if error:
             report.error(where, error)
-    existing = read_file(kubeconfig) if os.path.isfile(kubeconfig) else None
-    try:
-        parse(existing or b"", kubeconfig, "user_access_kubeconfig_path")
-    except KubeconfigError as exc:
-        report.error(where, str(exc))
+    if not remote:
+        existing = read_file(kubeconfig) if os.path.isfile(kubeconfig) else None
+        try:
+            parse(existing or b"", kubeconfig, "user_access_kubeconfig_path")
+        except KubeconfigError as exc:
+            report.error(where, str(exc))
     expectations = variables.get("user_access_expect") or []
     if not isinstance(expectations, list):
         report.error(where, "user_access_expect: must be a list such as [{verb: list, resource: pods, namespace: "
@@ -290,20 +342,34 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
             report.error(f"{where}: user_access_expect[{index}].clusters", "names clusters not described in "
                          f"user_access_clusters: {[c for c in expectation['clusters'] if c not in clusters]}")
     for cluster in (c for c in on if c in clusters):
-        certificate_path = posixpath.join(key_dir, f"{cluster}.crt")
-        yield {
+        if remote and clusters[cluster].get("ca_source") == "configmap":
+            report.error(where, f"ansible_host: the CA of cluster {cluster} comes from the kube-root-ca.crt ConfigMap "
+                         f"(user_access_clusters.{cluster}.ca_source), which only the controller reads; for users with "
+                         "keys on their own machine use ca_source connection or file")
+        # The certificate is public: the controller keeps it (or a copy) for renewal, audit and offboarding.
+        certificate_path = posixpath.join(controller_dir if remote else key_dir, f"{cluster}.crt")
+        request = {"user": user, "groups": list(groups), "certificate_path": certificate_path,
+                   "expiration_seconds": lifetime, "renew_before": str(renew_before),
+                   "labels": {MANAGED_LABEL: settings["inventory"]}}
+        if not remote:
+            request.update(private_key_path=posixpath.join(key_dir, f"{cluster}.key"), **key)
+        entry = {
             "host": host, "user": user, "groups": list(groups), "cluster": cluster,
             "approval": clusters[cluster]["approval"], "kubeconfig_path": kubeconfig, "namespace": namespace,
-            "request": {
-                "user": user, "groups": list(groups), "private_key_path": posixpath.join(key_dir, f"{cluster}.key"),
-                "certificate_path": certificate_path, "expiration_seconds": lifetime,
-                "renew_before": str(renew_before), "labels": {MANAGED_LABEL: settings["inventory"]}, **key,
-            },
+            "request": request,
             "approval_policy": dict(clusters[cluster]["policy"], expected_user=user, allowed_groups=list(groups),
                                     certificate_path=certificate_path, wait=True),
             "expect": [{k: v for k, v in e.items() if k != "clusters"} for e in expectations
                        if isinstance(e, dict) and cluster in (e.get("clusters") or [cluster])],
         }
+        if remote:
+            entry["on_host"] = {
+                "request": {"user": user, "groups": list(groups), "private_key_path": posixpath.join(
+                    key_dir, f"{cluster}.key"), "submit": False, **key},
+                "certificate_path": posixpath.join(key_dir, f"{cluster}.crt"),
+                "ca_path": posixpath.join(key_dir, f"{cluster}-ca.crt"),
+            }
+        yield entry
 
 
 def key_settings(variables, settings, where, report):
@@ -356,24 +422,83 @@ def approval_items(the_plan, cluster, requests):
 def kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify):
     """Kubeconfig entries of the users of `cluster` that hold a certificate; verified when anything of theirs changed
     in this run (`verify` changed), always, or never."""
+    return [item for _entry, item in _kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify)]
+
+
+def _kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify):
     approved = {r.get("name"): r for r in _loop_results(approvals, cluster)}
     rbac_changed = any(r.get("changed") for r in (bindings or {}).get("results", [])
                        if (r.get("item") or {}).get("key") == cluster)
-    items = []
     for entry, request in zip(_of_cluster(the_plan["users"], cluster), _loop_results(requests, cluster)):
         approval = approved.get(request.get("name"), {})
         if "issued" not in (request.get("phase"), approval.get("phase")):
             continue
         changed = request.get("changed") or approval.get("changed") or rbac_changed
-        items.append({
+        yield entry, {
             "path": entry["kubeconfig_path"], "user": entry["user"], "cluster": cluster,
             "namespace": entry["namespace"], "client_certificate_path": entry["request"]["certificate_path"],
-            "client_key_path": entry["request"]["private_key_path"], "expected_groups": entry["groups"],
+            "client_key_path": entry["request"].get("private_key_path"), "expected_groups": entry["groups"],
             # A changed kubeconfig is verified by the module itself; a change upstream is verified regardless.
             "verify": verify != "never", "verify_only_if_changed": verify == "changed" and not changed,
             "expected_access": entry["expect"],
-        })
+        }
+
+
+def remote_plan(the_plan, hostvars, play_hosts):
+    """The work of the users whose keys are on their own machines, once each machine has made its keys and requests
+    (registered there as user_access_remote_keys): the controller submits the requests, as it does its own.
+
+    `waiting` names who got no request: in check mode before the key exists, or whose machine dropped out.
+    """
+    users, waiting = [], []
+    position = {}
+    for entry in the_plan["remote_users"]:
+        host = entry["host"]
+        index = position[host] = position.get(host, -1) + 1
+        made = (hostvars[host].get("user_access_remote_keys") or {}).get("results") or [] if host in play_hosts else []
+        result = made[index] if index < len(made) else {}
+        if result.get("request"):
+            users.append(dict(entry, request=dict(entry["request"], csr_content=result["request"])))
+        elif host in play_hosts:
+            waiting.append(f"{entry['user']}@{entry['cluster']}: the key and request would be made on {host}")
+        else:
+            waiting.append(f"{entry['user']}@{entry['cluster']}: nothing done, {host} is unreachable or failed")
+    return {"users": users, "bindings": the_plan["bindings"], "endpoints": the_plan["endpoints"],
+            "waiting": waiting}
+
+
+def host_kubeconfig_items(the_plan, host, requests, approvals, bindings, verify):
+    """The kubeconfig entries written on `host`, the user's own machine, from the files copied there."""
+    items = []
+    for cluster in sorted({entry["cluster"] for entry in the_plan["users"] if entry["host"] == host}):
+        for entry, item in _kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify):
+            if entry["host"] == host:
+                on_host = entry["on_host"]
+                items.append(dict(item, client_certificate_path=on_host["certificate_path"],
+                                  client_key_path=on_host["request"]["private_key_path"],
+                                  server=the_plan["endpoints"][cluster]["server"], ca_source="file",
+                                  ca_file=on_host["ca_path"]))
     return items
+
+
+def host_copies(the_plan, host, requests, approvals):
+    """The public files `host` needs next to its key: its certificates (kept on the controller) and the CAs."""
+    copies = []
+    for item in host_kubeconfig_items(the_plan, host, requests, approvals, None, "never"):
+        entry = next(e for e in the_plan["users"] if e["host"] == host and e["cluster"] == item["cluster"])
+        copies += [{"src": entry["request"]["certificate_path"], "dest": item["client_certificate_path"]},
+                   {"content": the_plan["endpoints"][item["cluster"]]["ca"], "dest": item["ca_file"]}]
+    return copies
+
+
+def host_kubeconfig_results(the_plan, hostvars, play_hosts):
+    """The kubeconfig results registered on each machine (user_access_remote_kubeconfigs), shaped like those of the
+    controller's task looped over the clusters, for summary()."""
+    by_cluster = {}
+    for host in sorted({entry["host"] for entry in the_plan["users"] if entry["host"] in play_hosts}):
+        for result in (hostvars[host].get("user_access_remote_kubeconfigs") or {}).get("results") or []:
+            by_cluster.setdefault(result.get("cluster_name"), []).append(result)
+    return {"results": [{"item": {"key": cluster}, "results": results} for cluster, results in by_cluster.items()]}
 
 
 def summary(the_plan, requests, approvals, kubeconfigs):
@@ -394,9 +519,10 @@ def summary(the_plan, requests, approvals, kubeconfigs):
             names = [f"{b['name']} ({b.get('namespace', 'cluster-wide')})" for b in the_plan["bindings"][cluster]
                      if any((s["kind"], s["name"]) in subjects for s in b["subjects"])]
             checked = " verified" if (verified.get(f"{entry['user']}@{cluster}") or {}).get("verified") else ""
+            where = f"{entry['host']}:" if "on_host" in entry else ""
             lines.append(f"{entry['user']}@{cluster}: groups {', '.join(entry['groups']) or '(none)'}; kubeconfig "
-                         f"{entry['kubeconfig_path']}{checked}; {state}; bindings {', '.join(names) or '(none)'}")
-    return lines
+                         f"{where}{entry['kubeconfig_path']}{checked}; {state}; bindings {', '.join(names) or '(none)'}")
+    return lines + the_plan.get("waiting", [])
 
 
 def offboarding_report(slurped, the_plan):
@@ -405,11 +531,25 @@ def offboarding_report(slurped, the_plan):
     `slurped` is the registered result of slurping each user's certificate (item: user, cluster).
     """
     return [_certificate_left(result["item"]["user"], result["item"]["cluster"],
-                              base64.b64decode(result["content"]) if result.get("content") else None, the_plan)
+                              base64.b64decode(result["content"]) if result.get("content") else None, the_plan,
+                              os.path.exists(result["item"]["private_key_path"]))
             for result in slurped]
 
 
-def _certificate_left(user, cluster, certificate_pem, the_plan):
+def offboarding_csrs(slurped):
+    """Items of k8s_csr_request state=absent for the CSRs of offboarded users: named after the key on the controller,
+    and after the certificate, whose key may be on the user's own machine."""
+    items = []
+    for result in slurped:
+        item = result["item"]
+        items.append({"user": item["user"], "private_key_path": item["private_key_path"]})
+        if result.get("content"):
+            cert = Certificate(base64.b64decode(result["content"]))
+            items.append({"name": default_name(cert.common_name, cert.fingerprint)})
+    return items
+
+
+def _certificate_left(user, cluster, certificate_pem, the_plan, key_on_controller=True):
     if not certificate_pem:
         return f"{user}@{cluster}: no certificate on the controller; nothing issued from here is left to expire"
     cert = Certificate(certificate_pem)
@@ -423,4 +563,6 @@ def _certificate_left(user, cluster, certificate_pem, the_plan):
             f"{', '.join(groups) or '(none)'}) cannot be revoked and is valid until {not_after}. "
             + (f"Until then its groups keep what these bindings grant: {', '.join(still)}. To cut it now, remove "
                "those grants (they apply to every member of the groups)." if still else
-               "No binding of this inventory grants its groups anything any more."))
+               "No binding of this inventory grants its groups anything any more.")
+            + ("" if key_on_controller else " Its key is on the user's own machine, which this run cannot reach: "
+               "delete it there (default ~/.kube/kubeaccess/) and the user's entries in ~/.kube/config."))

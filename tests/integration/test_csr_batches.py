@@ -76,3 +76,48 @@ def test_one_refused_approval_does_not_stop_the_others(run_module, cluster, clea
     assert outcome["failed"] and outcome["changed"]
     assert "1 of 2 csrs failed: csrs[1]" in outcome["msg"] and "expected_user" in outcome["msg"]
     assert [r.get("phase") for r in outcome["results"]][0] in ("approved", "issued")
+
+
+def test_key_and_request_made_on_one_host_submitted_from_another(run_module, cluster, cleanup, tmp_path):
+    """submit=false on the user's machine, csr_content on the controller: only the request travels."""
+    user = cluster.name("kim")
+    laptop, controller = tmp_path / "laptop", tmp_path / "controller"
+    # A kubeconfig that does not exist proves that submit=false never connects.
+    on_laptop = {"user": user, "groups": ["team-kim"], "private_key_path": str(laptop / "kim.key"),
+                 "submit": False, "kubeconfig": str(tmp_path / "no-such-kubeconfig")}
+
+    check = run_module("k8s_csr_request", on_laptop, check=True)
+    assert check["changed"] and check["phase"] == "unsubmitted" and not laptop.exists()
+
+    made = run_module("k8s_csr_request", on_laptop)
+    assert made["changed"] and made["phase"] == "unsubmitted" and made["action"] == "none"
+    assert os.stat(laptop / "kim.key").st_mode & 0o777 == 0o600
+    assert "PRIVATE KEY" not in str(made) and made["request"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
+    again = run_module("k8s_csr_request", on_laptop)
+    # The same key, so the same CSR name (ECDSA signatures differ from run to run).
+    assert not again["changed"] and again["name"] == made["name"]
+    assert again["public_key_fingerprint"] == made["public_key_fingerprint"]
+
+    submitted = run_module("k8s_csr_request", {"csr_content": made["request"], "user": user,
+                                               "certificate_path": str(controller / "kim.crt")})
+    assert submitted["name"] == made["name"] and submitted["phase"] == "pending"
+    cleanup.add(f"{CSR_PATH}/{submitted['name']}")
+    approved = run_module("k8s_csr_approve", {
+        "name": submitted["name"], "expected_user": user, "allowed_groups": ["team-kim"], "wait": True,
+        "expected_public_key_fingerprint": made["public_key_fingerprint"],
+        "certificate_path": str(controller / "kim.crt")})
+    assert approved["phase"] == "issued"
+    assert sorted(os.listdir(controller)) == ["kim.crt"], "the controller holds the certificate, never the key"
+
+    # The certificate, once next to the key, makes the machine's run report it issued.
+    os.replace(controller / "kim.crt", laptop / "kim.crt")
+    issued = run_module("k8s_csr_request", dict(on_laptop, certificate_path=str(laptop / "kim.crt")))
+    assert not issued["changed"] and issued["phase"] == "issued" and issued["common_name"] == user
+
+
+def test_submit_false_refuses_what_it_cannot_do(run_module, tmp_path):
+    failed = run_module("k8s_csr_request", {"csr_content": "x", "user": "kim", "submit": False, "wait": True})
+    assert failed["failed"]
+    assert "csr_content: cannot be combined with submit=false" in failed["msg"]
+    assert "wait: cannot be combined with submit=false, which submits nothing" in failed["msg"]
+    assert not list(tmp_path.glob("*.key"))

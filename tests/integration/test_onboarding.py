@@ -257,3 +257,72 @@ def test_renew_audit_and_offboard(onboarding):
     assert "cannot be revoked and is valid until" in offboard.output
     assert f"kubeaccess-group-developers-{onboarding.cluster.suffix}-edit (dev-" in offboard.output
     assert not os.path.exists(os.path.join(onboarding.base_dir, rahul))
+
+
+def _files_under(directory):
+    return sorted(os.path.relpath(os.path.join(top, name), directory)
+                  for top, _dirs, names in os.walk(directory) for name in names)
+
+
+def test_keys_on_the_users_own_machine(onboarding, admin):
+    """seema's host is a machine of her own (ansible_host set; reached with the local connection here): her key is
+    made and stays there, the controller only sees her request, and her kubeconfig is written there."""
+    seema, rahul = onboarding.seema, onboarding.rahul
+    laptop = os.path.join(onboarding.workdir, "seema-laptop")
+    onboarding.users[seema].update(ansible_host="127.0.0.1", user_access_key_dir=f"{laptop}/.kube/kubeaccess",
+                                   user_access_kubeconfig_path=f"{laptop}/.kube/config")
+    onboarding.write_inventory()
+
+    check = onboarding.run("onboard.yml", "--check", "--diff").ok()
+    assert f"{seema}@local: the key and request would be made on {seema}" in check.output
+    assert not os.path.exists(laptop) and not os.path.exists(onboarding.base_dir)
+
+    first = onboarding.run("onboard.yml", "-v").ok()
+    assert first.changed(seema) > 0 and first.changed(rahul) > 0
+    assert "PRIVATE KEY" not in first.output
+    assert f"{seema}@local: groups app1-devs-" in first.output and f"kubeconfig {seema}:{laptop}/.kube/config verified" \
+        in first.output
+    assert _files_under(laptop) == [".kube/.config.kubeaccess-lock", ".kube/config", ".kube/kubeaccess/local-ca.crt",
+                                    ".kube/kubeaccess/local.crt", ".kube/kubeaccess/local.key"]
+    assert os.stat(f"{laptop}/.kube/kubeaccess/local.key").st_mode & 0o777 == 0o600
+    assert os.stat(f"{laptop}/.kube/config").st_mode & 0o777 == 0o600
+    # The controller keeps her certificate (public), for renewal, audit and offboarding; never a key of hers.
+    assert _files_under(os.path.join(onboarding.base_dir, seema)) == ["local.crt"]
+    with open(f"{laptop}/.kube/kubeaccess/local.crt", "rb") as there, \
+            open(os.path.join(onboarding.base_dir, seema, "local.crt"), "rb") as here:
+        assert there.read() == here.read()
+    kubeconfig = f"{laptop}/.kube/config"
+    info = whoami(kubeconfig)
+    assert info["username"] == seema and f"platform-team-{onboarding.cluster.suffix}" in info["groups"]
+    assert can_i(kubeconfig, "update", "configmaps", "-n", onboarding.app1)
+    assert not can_i(kubeconfig, "list", "secrets", "-n", "kube-system")
+
+    again = onboarding.run("onboard.yml").ok()
+    assert again.changed(seema) == 0 and again.changed(rahul) == 0
+
+    # A machine that lost its kubeconfig and certificate gets them back from the next run, with the same key.
+    os.unlink(kubeconfig)
+    os.unlink(f"{laptop}/.kube/kubeaccess/local.crt")
+    restored = onboarding.run("onboard.yml", "-e", f"user={seema}").ok()
+    assert restored.changed(seema) > 0 and whoami(kubeconfig)["username"] == seema
+
+    # A machine that cannot be reached fails the run for itself only, and the summary says so.
+    offline = f"offline-{onboarding.cluster.suffix}"
+    onboarding.users[offline] = {"user_access_groups": [f"developers-{onboarding.cluster.suffix}"],
+                                 "ansible_host": "127.0.0.1", "ansible_connection": "ssh", "ansible_port": 1}
+    onboarding.write_inventory()
+    partial = onboarding.run("onboard.yml").failed()
+    assert re.search(rf"^{offline}\s*:.*unreachable=1", partial.output, re.MULTILINE), partial.output[-3000:]
+    assert partial.changed(seema) == 0 and partial.changed(rahul) == 0
+    assert f"{offline}@local: nothing done, {offline} is unreachable or failed" in partial.output
+
+    # Offboarding reports her certificate from the controller's copy and where her key still is.
+    del onboarding.users[seema], onboarding.users[offline]
+    onboarding.write_inventory()
+    offboard = onboarding.run("offboard.yml", "-e", f"user={seema}").ok()
+    assert f"{seema}@local: the certificate" in offboard.output and "cannot be revoked" in offboard.output
+    assert "Its key is on the user's own machine" in offboard.output
+    listed = admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
+                        expect=200)
+    # Her CSR is found from the certificate, as no key of hers is on the controller to name it.
+    assert not [item for item in listed["items"] if item["metadata"]["name"].startswith(f"{seema}-")]

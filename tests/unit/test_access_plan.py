@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ansible_collections.kubeaccess.x509.plugins.filter import access_plan as access_filter
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import parse_duration, parse_renew_before
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_plan
 
@@ -570,9 +571,11 @@ ERROR_CASES = {
     "group grants not a mapping": (
         {"rahul": {"user_access_grants": [{"cluster_role": "view"}]}}, None, [{"cluster_role": "view"}],
         ["user_access_group_grants: must map each Kubernetes group to its grants"]),
-    "ansible_host set": (
-        {"rahul": {"user_access_groups": ["developers"], "ansible_host": "rahul-laptop.example.com"}}, None, None,
-        ["rahul: ansible_host: keys kept on the user's own machine are not supported yet; remove ansible_host"]),
+    "ansible_host with a CA from the ConfigMap": (
+        {"rahul": {"user_access_groups": ["developers"], "ansible_host": "rahul-laptop.example.com"}},
+        {"local": {"kubeconfig": ADMIN_KUBECONFIG, "ca_source": "configmap"}}, None,
+        ["rahul: ansible_host: the CA of cluster local comes from the kube-root-ca.crt ConfigMap "
+         "(user_access_clusters.local.ca_source), which only the controller reads"]),
 }
 
 
@@ -618,7 +621,6 @@ def test_all_errors_are_reported_together(tmp_path):
         "bob: user_access_namespace: 'Dev' is not a namespace name",
         "bob: user_access_user_clusters: cluster 'staging' is not described",
         f"bob: user_access_kubeconfig_path: {broken_kubeconfig} is not valid YAML",
-        "mallory: ansible_host: keys kept on the user's own machine are not supported yet",
         "mallory: user_access_grants[0]: unknown keys ['verbs']",
         "mallory: user_access_grants[0].clusters: cluster 'dr' is not described",
         "eve: user_access_groups: the user is in no group and has no user_access_grants",
@@ -1063,13 +1065,17 @@ def test_summary_is_empty_without_users_in_the_run(tmp_path):
 
 # == offboarding_report ==============================================================================================
 
-def offboard_files(base_dir, user, cluster, pem=None):
-    """The files offboard.yml finds (access_user_files), with the certificate written where onboarding put it."""
+def offboard_files(base_dir, user, cluster, pem=None, key_on_controller=True):
+    """The files offboard.yml finds (access_user_files), with the certificate (and the key, unless it is on the
+    user's own machine) written where onboarding put them."""
     files = access_plan.user_files(user, str(base_dir), cluster)
     if pem is not None:
         os.makedirs(files["dir"], exist_ok=True)
         with open(files["certificate_path"], "wb") as handle:
             handle.write(pem)
+        if key_on_controller:
+            with open(files["private_key_path"], "wb") as handle:
+                handle.write(b"a key")
     return files
 
 
@@ -1225,17 +1231,16 @@ def test_filter_reads_only_the_users_in_its_input(tmp_path):
 
 
 def test_filter_reads_only_the_role_variables(tmp_path):
-    """Other host variables (connection settings, unrelated data) play no part; ansible_host is read to refuse it."""
+    """Other host variables (connection settings, unrelated data) play no part; ansible_host says where the key is."""
     hostvars = {"rahul": {"user_access_groups": ["developers"], "ansible_connection": "local",
                           "ansible_user": "root", "unrelated": {"user_access_groups": ["nope"]},
                           "user_access_lifetime_comment": "not a role variable"},
                 "seema": {"user_access_groups": ["developers"], "ansible_host": "seema-laptop"}}
     the_plan = access_filter.access_plan(["rahul", "seema"], hostvars, one_cluster(), DEVELOPERS,
-                                         ["rahul", "seema"], {"base_dir": str(tmp_path)})
-    assert the_plan["errors"] == ["seema: ansible_host: keys kept on the user's own machine are not supported yet; "
-                                  "remove ansible_host so that the key is made on the controller under "
-                                  "user_access_base_dir"]
+                                         ["rahul"], {"base_dir": str(tmp_path)})
+    assert the_plan["errors"] == []
     assert entry_of(the_plan, "rahul")["groups"] == ["developers"]
+    assert the_plan["remote_users"] == []  # seema is not in this run
 
 
 def test_filter_refuses_unknown_settings(tmp_path):
@@ -1267,6 +1272,9 @@ def test_filter_module_names():
         "access_plan": access_filter.access_plan, "access_approvals": access_plan.approval_items,
         "access_kubeconfigs": access_plan.kubeconfig_items, "access_summary": access_plan.summary,
         "access_offboarding_report": access_plan.offboarding_report, "access_user_files": access_plan.user_files,
+        "access_offboarding_csrs": access_plan.offboarding_csrs, "access_remote_plan": access_plan.remote_plan,
+        "access_host_copies": access_plan.host_copies, "access_host_kubeconfigs": access_plan.host_kubeconfig_items,
+        "access_host_kubeconfig_results": access_plan.host_kubeconfig_results,
     }
 
 
@@ -1296,3 +1304,155 @@ def test_role_level_rsa_keys_take_the_role_level_size(tmp_path):
 def test_bad_key_settings_name_the_variable(tmp_path, variables, message):
     the_plan = make_plan(tmp_path, {"rahul": dict(variables, user_access_groups=["developers"])})
     assert the_plan["errors"] == [message]
+
+
+# -- keys on the users' own machines (ansible_host) -------------------------------------------------------------
+SERVER = "https://10.0.0.1:6443"
+
+
+def admin_kubeconfig(tmp_path, ca_pair):
+    """An admin kubeconfig on the controller, as the clusters' descriptions name it."""
+    ca_pem = ca_pair[1].public_bytes(serialization.Encoding.PEM)
+    path = tmp_path / "admin.kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "admin@local",
+        "clusters": [{"name": "local", "cluster": {"server": SERVER,
+                                                    "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
+        "users": [{"name": "admin", "user": {"token": "not-used"}}],
+        "contexts": [{"name": "admin@local", "context": {"cluster": "local", "user": "admin"}}]}), encoding="utf-8")
+    return str(path), ca_pem.decode()
+
+
+def remote_inventory(tmp_path, ca_pair, **seema):
+    kubeconfig, ca_pem = admin_kubeconfig(tmp_path, ca_pair)
+    users = {"rahul": {"user_access_groups": ["developers"]},
+             "seema": dict({"user_access_groups": ["developers"], "ansible_host": "seema-laptop"}, **seema)}
+    return users, {"local": {"kubeconfig": kubeconfig}}, ca_pem
+
+
+def test_a_user_with_ansible_host_keeps_the_key_on_that_machine(tmp_path, ca):
+    users, clusters, ca_pem = remote_inventory(tmp_path, ca)
+    the_plan = make_plan(tmp_path / "base", users, clusters)
+    assert the_plan["errors"] == []
+    assert [e["host"] for e in the_plan["users"]] == ["rahul"]
+    [seema] = the_plan["remote_users"]
+    certificate = f"{tmp_path}/base/seema/local.crt"
+    # The controller submits the request the machine makes and keeps the (public) certificate; no key path here.
+    assert seema["request"] == {"user": "seema", "groups": ["developers"], "certificate_path": certificate,
+                                "expiration_seconds": 86400, "renew_before": "30%", "labels": {LABEL: "default"}}
+    assert seema["approval_policy"]["certificate_path"] == certificate
+    # Paths on the machine stay as written: `~` is the home of the user Ansible connects as, there.
+    assert seema["on_host"] == {
+        "request": {"user": "seema", "groups": ["developers"], "private_key_path": "~/.kube/kubeaccess/local.key",
+                    "submit": False, "private_key_type": "ecdsa"},
+        "certificate_path": "~/.kube/kubeaccess/local.crt", "ca_path": "~/.kube/kubeaccess/local-ca.crt"}
+    assert seema["kubeconfig_path"] == "~/.kube/config"
+    assert the_plan["endpoints"] == {"local": {"server": SERVER, "ca": ca_pem}}
+
+
+def test_paths_on_the_users_machine_are_not_checked_on_the_controller(tmp_path, ca):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    users, clusters, _ca_pem = remote_inventory(tmp_path, ca, user_access_key_dir=f"{blocker}/keys",
+                                                user_access_kubeconfig_path=f"{blocker}/config",
+                                                user_access_key_type="rsa")
+    the_plan = make_plan(tmp_path / "base", users, clusters)
+    assert the_plan["errors"] == []
+    [seema] = the_plan["remote_users"]
+    assert seema["on_host"]["request"]["private_key_path"] == f"{blocker}/keys/local.key"
+    assert seema["on_host"]["request"]["private_key_size"] == 3072
+    assert seema["kubeconfig_path"] == f"{blocker}/config"
+
+
+def test_endpoints_come_from_the_cluster_description_first(tmp_path, ca):
+    users, clusters, _ca_pem = remote_inventory(tmp_path, ca)
+    ca_file = tmp_path / "public-ca.crt"
+    ca_file.write_text("the CA users should trust\n", encoding="utf-8")
+    clusters["local"].update(server="https://k8s.example.com", ca_source="file", ca_file=str(ca_file))
+    the_plan = make_plan(tmp_path / "base", users, clusters)
+    assert the_plan["endpoints"] == {"local": {"server": "https://k8s.example.com",
+                                               "ca": "the CA users should trust\n"}}
+    ca_file.unlink()
+    the_plan = make_plan(tmp_path / "base", users, clusters)
+    assert the_plan["errors"] == [f"user_access_clusters.local.ca_file: {ca_file} does not exist on the controller"]
+
+
+def test_no_endpoints_are_read_without_users_on_their_own_machines(tmp_path):
+    """The admin kubeconfig is read by the modules only, unless some user of the run needs its server and CA."""
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]},
+                                    "seema": {"user_access_groups": ["developers"], "ansible_host": "laptop"}},
+                         play_hosts={"rahul"})
+    assert the_plan["errors"] == [] and the_plan["endpoints"] == {}
+
+
+def test_remote_plan_takes_the_requests_the_machines_made(tmp_path, ca):
+    users, clusters, _ca_pem = remote_inventory(tmp_path, ca)
+    users["amit"] = {"user_access_groups": ["developers"], "ansible_host": "amit-laptop"}
+    users["omar"] = {"user_access_groups": ["developers"], "ansible_host": "omar-laptop"}
+    the_plan = make_plan(tmp_path / "base", users, clusters)
+    hostvars = {"seema": {"user_access_remote_keys": {"results": [{"request": "SEEMA CSR", "phase": "unsubmitted"}]}},
+                "amit": {"user_access_remote_keys": {"results": [{"phase": "unsubmitted", "changed": True}]}},
+                "omar": {}}
+    remote = access_plan.remote_plan(the_plan, hostvars, ["rahul", "seema", "amit"])
+    [seema] = remote["users"]
+    assert seema["request"]["csr_content"] == "SEEMA CSR" and "private_key_path" not in seema["request"]
+    assert remote["waiting"] == ["amit@local: the key and request would be made on amit",
+                                 "omar@local: nothing done, omar is unreachable or failed"]
+    assert remote["bindings"] == the_plan["bindings"] and remote["endpoints"] == the_plan["endpoints"]
+
+
+def test_the_machine_gets_its_certificate_the_ca_and_a_kubeconfig_of_its_own_paths(tmp_path, ca):
+    users, clusters, ca_pem = remote_inventory(tmp_path, ca)
+    the_plan = make_plan(tmp_path / "base", users, clusters)
+    remote = access_plan.remote_plan(the_plan, {"seema": {"user_access_remote_keys": {"results": [
+        {"request": "SEEMA CSR"}]}}}, ["seema"])
+    requests = registered({"local": [{"name": "seema-0123", "phase": "pending", "changed": True,
+                                     "public_key_fingerprint": "01:23"}]})
+    approvals = registered({"local": [{"name": "seema-0123", "phase": "issued", "changed": True}]})
+    [item] = access_plan.host_kubeconfig_items(remote, "seema", requests, approvals, None, "changed")
+    assert item == {
+        "path": "~/.kube/config", "user": "seema", "cluster": "local", "namespace": "default",
+        "client_certificate_path": "~/.kube/kubeaccess/local.crt", "client_key_path": "~/.kube/kubeaccess/local.key",
+        "expected_groups": ["developers"], "verify": True, "verify_only_if_changed": False, "expected_access": [],
+        "server": SERVER, "ca_source": "file", "ca_file": "~/.kube/kubeaccess/local-ca.crt"}
+    assert access_plan.host_copies(remote, "seema", requests, approvals) == [
+        {"src": f"{tmp_path}/base/seema/local.crt", "dest": "~/.kube/kubeaccess/local.crt"},
+        {"content": ca_pem, "dest": "~/.kube/kubeaccess/local-ca.crt"}]
+    assert access_plan.host_kubeconfig_items(remote, "rahul", requests, approvals, None, "changed") == []
+    # Nothing is copied or written before the certificate is issued (manual approval, check mode).
+    pending = registered({"local": [{"name": "seema-0123", "phase": "pending"}]})
+    assert access_plan.host_copies(remote, "seema", requests, pending) == []
+
+
+def test_summary_shows_the_machine_of_the_kubeconfig_and_who_waits(tmp_path, ca):
+    users, clusters, _ca_pem = remote_inventory(tmp_path, ca)
+    users["amit"] = {"user_access_groups": ["developers"], "ansible_host": "amit-laptop"}
+    the_plan = make_plan(tmp_path / "base", users, clusters)
+    remote = access_plan.remote_plan(the_plan, {"seema": {"user_access_remote_keys": {"results": [
+        {"request": "SEEMA CSR"}]}}, "amit": {}}, ["seema", "amit"])
+    requests = registered({"local": [{"name": "seema-0123", "phase": "issued", "not_after": "2026-11-23T10:00:00Z"}]})
+    kubeconfigs = access_plan.host_kubeconfig_results(remote, {"seema": {"user_access_remote_kubeconfigs": {
+        "results": [{"cluster_name": "local", "user_name": "seema@local", "verified": {"username": "seema"}}]}}},
+        ["seema"])
+    lines = access_plan.summary(remote, requests, {}, kubeconfigs)
+    assert lines == [
+        "seema@local: groups developers; kubeconfig seema:~/.kube/config verified; NotAfter 2026-11-23T10:00:00Z; "
+        "bindings kubeaccess-group-developers-edit (dev)",
+        "amit@local: the key and request would be made on amit"]
+
+
+def test_offboarding_a_user_whose_key_is_on_their_machine(tmp_path, ca):
+    the_plan = remaining_inventory_plan(tmp_path)
+    not_after = in_hours(20)
+    pem = client_certificate(ca, "rahul", ["developers"], not_after)
+    files = offboard_files(tmp_path, "rahul", "local", pem, key_on_controller=False)
+    slurped = [slurp(files["certificate_path"], "rahul", "local", files)]
+    [report] = access_plan.offboarding_report(slurped, the_plan)
+    assert report.startswith("rahul@local: the certificate (serial 1F2E3D, CN rahul, groups developers) cannot be "
+                             f"revoked and is valid until {iso(not_after)}.")
+    assert report.endswith("Its key is on the user's own machine, which this run cannot reach: delete it there "
+                           "(default ~/.kube/kubeaccess/) and the user's entries in ~/.kube/config.")
+    # Its CSR is found from the certificate, since there is no key here to name it.
+    fingerprint = Certificate(pem).fingerprint.replace(":", "")[:16]
+    assert access_plan.offboarding_csrs(slurped) == [
+        {"user": "rahul", "private_key_path": files["private_key_path"]}, {"name": f"rahul-{fingerprint}"}]
