@@ -11,7 +11,7 @@ from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_plan
 USER_VARIABLES = ("user_access_name", "user_access_groups", "user_access_grants", "user_access_namespace",
                   "user_access_user_clusters", "user_access_lifetime", "user_access_renew_before",
                   "user_access_key_dir", "user_access_kubeconfig_path", "user_access_expect", "user_access_key_type",
-                  "user_access_key_size", "ansible_host")
+                  "user_access_key_size", "ansible_host", "ansible_connection")
 
 
 SETTINGS = {"base_dir": "~/.kubeaccess", "lifetime": "24h", "renew_before": "30%", "force_renewal": False,

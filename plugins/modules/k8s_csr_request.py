@@ -14,8 +14,8 @@ description:
   - Makes a private key (ECDSA P-256 by default) and a PKCS#10 request with CN = O(user) and one O per group, and
     submits it as a C(certificates.k8s.io/v1) CertificateSigningRequest (CSR) object.
   - Alternatively submits a request made elsewhere (O(csr_path) or O(csr_content)), so that the user keeps the
-    key and only the request travels. O(submit=false) is the other half: on the user's own machine, it makes the
-    key and the request and submits nothing.
+    key and only the request travels. O(submit=false) is the other half, run on the user's own machine; it makes
+    the key and the request and submits nothing.
   - Idempotency is keyed on the local certificate, because the API deletes issued CSRs after one hour. When
     O(certificate_path) holds a certificate for this key, user and groups that is not expired and not inside
     O(renew_before), nothing is submitted and nothing is read from the API.
@@ -158,7 +158,7 @@ options:
   submit:
     description:
       - V(false) makes the key (written at once, mode 0600) and the request on the host the module runs on, returns
-        RV(request) and RV(name), and submits nothing: no API connection is made and RV(phase) is V(unsubmitted)
+        RV(request) and RV(name), and submits nothing (no API connection is made); RV(phase) is V(unsubmitted)
         (or V(issued) when O(certificate_path) holds a current certificate).
       - For keys kept on the user's own machine. A task on the controller submits RV(request) with O(csr_content),
         so only the request travels, never the key.

@@ -34,6 +34,7 @@ FORCE_RENEWAL_WINDOW = "36500d"
 # Where the files of a user with keys on their own machine go there; `~` is the connection user's home.
 REMOTE_KEY_DIR = "~/.kube/kubeaccess"
 REMOTE_KUBECONFIG = "~/.kube/config"
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 class PlanInput:
@@ -307,6 +308,10 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
     key = key_settings(variables, settings, where, report)
     # With ansible_host the user's files live on that machine: the paths are the machine's, checked there.
     remote = bool(variables.get("ansible_host"))
+    if remote and variables.get("ansible_connection") == "local" and str(variables["ansible_host"]) not in LOOPBACK:
+        report.error(where, f"ansible_host: {variables['ansible_host']} would be reached with ansible_connection "
+                     "local, which runs on the controller and would keep the key there; give this host the connection "
+                     "that reaches that machine (e.g. ansible_connection: ssh), or remove ansible_host")
     controller_dir = os.path.expanduser(user_files(user, settings["base_dir"])["dir"])
     if remote:
         key_dir = variables.get("user_access_key_dir") or REMOTE_KEY_DIR

@@ -1314,10 +1314,10 @@ def admin_kubeconfig(tmp_path, ca_pair):
     """An admin kubeconfig on the controller, as the clusters' descriptions name it."""
     ca_pem = ca_pair[1].public_bytes(serialization.Encoding.PEM)
     path = tmp_path / "admin.kubeconfig"
+    cluster = {"server": SERVER, "certificate-authority-data": base64.b64encode(ca_pem).decode()}
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "admin@local",
-        "clusters": [{"name": "local", "cluster": {"server": SERVER,
-                                                    "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
+        "clusters": [{"name": "local", "cluster": cluster}],
         "users": [{"name": "admin", "user": {"token": "not-used"}}],
         "contexts": [{"name": "admin@local", "context": {"cluster": "local", "user": "admin"}}]}), encoding="utf-8")
     return str(path), ca_pem.decode()
@@ -1456,3 +1456,14 @@ def test_offboarding_a_user_whose_key_is_on_their_machine(tmp_path, ca):
     fingerprint = Certificate(pem).fingerprint.replace(":", "")[:16]
     assert access_plan.offboarding_csrs(slurped) == [
         {"user": "rahul", "private_key_path": files["private_key_path"]}, {"name": f"rahul-{fingerprint}"}]
+
+
+def test_ansible_host_with_a_local_connection_would_keep_the_key_on_the_controller(tmp_path, ca):
+    users, clusters, _ca_pem = remote_inventory(tmp_path, ca, ansible_connection="local")
+    the_plan = make_plan(tmp_path / "base", users, clusters)
+    assert the_plan["errors"] == [
+        "seema: ansible_host: seema-laptop would be reached with ansible_connection local, which runs on the "
+        "controller and would keep the key there; give this host the connection that reaches that machine (e.g. "
+        "ansible_connection: ssh), or remove ansible_host"]
+    users["seema"]["ansible_host"] = "127.0.0.1"  # a machine that is the controller, on purpose (tests)
+    assert make_plan(tmp_path / "base", users, clusters)["errors"] == []
