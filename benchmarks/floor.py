@@ -55,6 +55,11 @@ def paths(base_dir, user):
             "crt": os.path.join(directory, "client.crt"), "kubeconfig": os.path.join(directory, "kubeconfig")}
 
 
+def public_der(key_or_cert):
+    return key_or_cert.public_key().public_bytes(serialization.Encoding.DER,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def is_current(files, user):
     """The certificate on disk is for this key, CN and O, and not expired: nothing to do for this user."""
     if not all(os.path.exists(files[k]) for k in ("key", "crt", "kubeconfig")):
@@ -64,11 +69,9 @@ def is_current(files, user):
         key = serialization.load_pem_private_key(handle.read(), password=None, unsafe_skip_rsa_key_validation=True)
     with open(files["crt"], "rb") as handle:
         cert = x509.load_pem_x509_certificate(handle.read())
-    same_key = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo) == \
-        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     subject = cert.subject
-    return (same_key and cert.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc)
+    return (public_der(cert) == public_der(key)
+            and cert.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc)
             and subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == user["name"]
             and [a.value for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == [user["group"]])
 
