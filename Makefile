@@ -16,13 +16,14 @@ TARBALL := build/kubeaccess-x509-$(VERSION).tar.gz
 COLLECTIONS_PATH := $(CURDIR)/tests/output/collections
 COLLECTION_LINK := $(COLLECTIONS_PATH)/ansible_collections/kubeaccess/x509
 
-.PHONY: venv demo test sanity lint changelog-lint molecule pytest build install-check
+.PHONY: venv demo test sanity lint changelog-lint molecule pytest build install-check benchmark
 
 venv: $(VENV)/.installed
 
-$(BIN)/python:
+# A virtual environment, .venv or .venv-bench.
+%/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info[:2] == (3, 11) else "$(PYTHON) is Python %d.%d, need 3.11" % sys.version_info[:2])'
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $*
 
 $(VENV)/.installed: requirements.txt requirements-test.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
@@ -62,3 +63,14 @@ install-check: build
 	export ANSIBLE_COLLECTIONS_PATH="$$tmp" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false; \
 	$(BIN)/ansible-galaxy collection install --offline --force -p "$$tmp" $(TARBALL); \
 	$(BIN)/ansible-doc -l kubeaccess.x509
+
+# The benchmark (docs/benchmark.md), in its own environment: it needs the ansible community package for its
+# hand-written comparison playbook, which the collection must not depend on. make benchmark ARGS="--users 1,10"
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed: benchmarks/requirements.txt requirements.txt | $(BENCH_VENV)/bin/python
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
+	touch $@
+
+benchmark: $(BENCH_VENV)/.installed $(COLLECTION_LINK)
+	$(BENCH_VENV)/bin/python benchmarks/run.py $(ARGS)
