@@ -474,26 +474,27 @@ def remote_plan(the_plan, hostvars, play_hosts):
 
 def host_kubeconfig_items(the_plan, host, requests, approvals, bindings, verify):
     """The kubeconfig entries written on `host`, the user's own machine, from the files copied there."""
-    items = []
-    for cluster in sorted({entry["cluster"] for entry in the_plan["users"] if entry["host"] == host}):
-        for entry, item in _kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify):
-            if entry["host"] == host:
-                on_host = entry["on_host"]
-                items.append(dict(item, client_certificate_path=on_host["certificate_path"],
-                                  client_key_path=on_host["request"]["private_key_path"],
-                                  server=the_plan["endpoints"][cluster]["server"], ca_source="file",
-                                  ca_file=on_host["ca_path"]))
-    return items
+    return [item for _entry, item in _host_items(the_plan, host, requests, approvals, bindings, verify)]
 
 
 def host_copies(the_plan, host, requests, approvals):
     """The public files `host` needs next to its key: its certificates (kept on the controller) and the CAs."""
     copies = []
-    for item in host_kubeconfig_items(the_plan, host, requests, approvals, None, "never"):
-        entry = next(e for e in the_plan["users"] if e["host"] == host and e["cluster"] == item["cluster"])
+    for entry, item in _host_items(the_plan, host, requests, approvals, None, "never"):
         copies += [{"src": entry["request"]["certificate_path"], "dest": item["client_certificate_path"]},
                    {"content": the_plan["endpoints"][item["cluster"]]["ca"], "dest": item["ca_file"]}]
     return copies
+
+
+def _host_items(the_plan, host, requests, approvals, bindings, verify):
+    for cluster in sorted({entry["cluster"] for entry in the_plan["users"] if entry["host"] == host}):
+        for entry, item in _kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify):
+            if entry["host"] == host:
+                on_host = entry["on_host"]
+                yield entry, dict(item, client_certificate_path=on_host["certificate_path"],
+                                  client_key_path=on_host["request"]["private_key_path"],
+                                  server=the_plan["endpoints"][cluster]["server"], ca_source="file",
+                                  ca_file=on_host["ca_path"])
 
 
 def host_kubeconfig_results(the_plan, hostvars, play_hosts):
