@@ -179,6 +179,18 @@ def test_everybody_twice_and_the_second_run_changes_nothing(onboarding, cluster)
         assert not any(writes.values()), writes
 
 
+def test_a_serial_play_onboards_every_batch(onboarding):
+    """The role ends the play early when no user has a machine of their own: the first batch must have done
+    the work of every user, the later batches' too."""
+    playbook = os.path.join(onboarding.workdir, "serial.yml")
+    with open(playbook, "w", encoding="utf-8") as handle:
+        yaml.safe_dump([{"name": "Onboard one user at a time", "hosts": "kube_users", "gather_facts": False,
+                         "serial": 1, "roles": [{"role": "kubeaccess.x509.user_access"}]}], handle)
+    onboarding.run(playbook).ok()
+    for user in (onboarding.rahul, onboarding.seema):
+        assert whoami(onboarding.kubeconfig(user))["username"] == user
+
+
 def test_grant_removed_from_the_inventory_is_pruned_and_group_change_renews(onboarding):
     onboarding.run("onboard.yml").ok()
     suffix = onboarding.cluster.suffix
