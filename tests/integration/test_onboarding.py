@@ -54,6 +54,7 @@ class Onboarding:
             f"platform-team-{suffix}": [{"cluster_role": "view"}],
         }
         self.clusters = {"local": {"kubeconfig": cluster.kubeconfig, "policy": {"max_expiration_seconds": 86400}}}
+        self.settings = {}  # more role options for group_vars/all.yml
         self.write_inventory()
 
     def write_inventory(self):
@@ -64,7 +65,7 @@ class Onboarding:
             yaml.safe_dump({"user_access_clusters": self.clusters, "user_access_group_grants": self.grants,
                             "user_access_base_dir": self.base_dir, "user_access_inventory": self.label,
                             "ansible_connection": "local",
-                            "ansible_python_interpreter": "{{ ansible_playbook_python }}"}, handle)
+                            "ansible_python_interpreter": "{{ ansible_playbook_python }}", **self.settings}, handle)
 
     def run(self, playbook, *args):
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_PATH, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
@@ -210,6 +211,16 @@ def test_bad_inventories_fail_before_anything_changes(onboarding):
     suffix = onboarding.cluster.suffix
     unknown = onboarding.run("onboard.yml", "-e", "user=nobody").failed()
     assert "nobody not in the inventory group kube_users" in unknown.output
+
+    # The role's own options, checked once for the run by every playbook that uses the role.
+    onboarding.settings = {"user_access_verify": "sometimes", "user_access_prune": "maybe"}
+    onboarding.write_inventory()
+    for playbook in ("onboard.yml", "renew.yml", "audit.yml"):
+        options = onboarding.run(playbook).failed()
+        assert "argument 'user_access_prune' is of type str and we were unable to convert to bool" in options.output
+        if playbook != "audit.yml":  # audit sets user_access_verify itself
+            assert "value of user_access_verify must be one of: changed, always, never, got: sometimes" in options.output
+    onboarding.settings = {}
 
     onboarding.users[onboarding.rahul]["user_access_groups"].append("qa")
     onboarding.users[onboarding.seema]["user_access_user_clusters"] = ["prod"]
