@@ -22,16 +22,21 @@ SETTINGS = {"base_dir": "~/.kubeaccess", "lifetime": "24h", "renew_before": "30%
 def access_plan(users, hostvars, clusters, group_grants, play_hosts, settings=None):
     if not isinstance(users, list):
         raise AnsibleFilterError("access_plan: the input must be the list of user hosts, e.g. groups['kube_users']")
-    # Only the role's variables are read, so that unrelated host variables are never templated.
-    user_vars = {host: {name: hostvars[host][name] for name in USER_VARIABLES if name in hostvars[host]}
-                 for host in users}
+    # Only the role's variables are read, so that unrelated host variables are never templated. Each
+    # hostvars[host] computes all of that host's variables again, so it is looked up once per host.
+    user_vars = {host: _role_variables(hostvars[host]) for host in users}
     unknown = sorted(set(settings or {}) - set(SETTINGS))
     if unknown:
         raise AnsibleFilterError(f"access_plan: unknown settings {unknown}; known: {sorted(SETTINGS)}")
     return model.plan(user_vars, clusters, group_grants, dict(SETTINGS, **(settings or {}), play_hosts=set(play_hosts)))
 
 
+def _role_variables(variables):
+    return {name: variables[name] for name in USER_VARIABLES if name in variables}
+
+
 class FilterModule:
+
     def filters(self):
         return {
             "access_plan": access_plan,
