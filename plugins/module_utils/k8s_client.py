@@ -10,13 +10,22 @@ is imported once, only by a module run that really talks to the API.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
 import re
+import shutil
+import tempfile
+import threading
 import time
+import urllib.parse
+import urllib.request
 
 from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import HAS_YAML, plain_credentials
+
 
 AUTH_ARG_SPEC = dict(
     kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
@@ -42,6 +51,8 @@ MAX_SLEEP = 10.0
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _RBAC_DENIAL = re.compile(r"cannot (\w+) resource")
 _SIGNER_DENIAL = re.compile(r"not permitted to (\w+) requests with signerName \"([^\"]+)\"")
+_KUBE_IMPORT = threading.Lock()
+
 
 
 class KubeError(Exception):
@@ -118,12 +129,96 @@ def signer_permission(signer, verb="approve"):
 
 
 def _kube_modules():
-    # Imported here, once, so that module runs that need no API never pay for it.
-    from kubernetes.client import rest  # pylint: disable=import-outside-toplevel
-    from kubernetes import config  # pylint: disable=import-outside-toplevel
-    from kubernetes.client.configuration import Configuration  # pylint: disable=import-outside-toplevel
-    import urllib3  # pylint: disable=import-outside-toplevel
+    # Imported here, so that module runs that need no API never pay for it; under a lock, because the package's
+    # lazy imports fail when two threads (parallel verifications) run them at once.
+    with _KUBE_IMPORT:
+        from kubernetes.client import rest  # pylint: disable=import-outside-toplevel
+        from kubernetes import config  # pylint: disable=import-outside-toplevel
+        from kubernetes.client.configuration import Configuration  # pylint: disable=import-outside-toplevel
+        import urllib3  # pylint: disable=import-outside-toplevel
     return rest, config, Configuration, urllib3
+
+
+class _Connection:
+    """Where requests go and with what: the server, the CA file (None: the system's), the pool with the client
+    certificate, and the Authorization header (`token()`, re-read per request: exec plugins refresh it)."""
+
+    def __init__(self, server, ca_path, pool, token, urllib3):
+        self.server = server
+        self.ca_path = ca_path
+        self.pool = pool
+        self.token = token
+        self.urllib3 = urllib3
+
+
+def _connection(params):
+    return _plain_connection(params) or _package_connection(params)
+
+
+def _plain_connection(params):
+    """The connection of `host` with ca_cert/client_cert/client_key/api_key, or of a kubeconfig context holding
+    plain files or data (kubeconfig.plain_credentials), made without the kubernetes package; None otherwise.
+
+    Proxies from the environment (HTTPS_PROXY, NO_PROXY) are left to the package, whose rules apply them.
+    """
+    kubeconfig, context, host = params.get("kubeconfig"), params.get("context"), params.get("host")
+    proxy = params.get("proxy")
+    if not HAS_YAML or (proxy is None and _environment_proxies()) or (proxy or "").startswith("socks"):
+        return None
+    if host and not (kubeconfig or context):
+        found = {"server": host, "ca": (None, None), "cert": (None, None), "key": (None, None), "token": None,
+                 "verify": True}
+    elif kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        path = kubeconfig or _default_kubeconfig()
+        found = plain_credentials(path, context) if os.path.isfile(path) else None
+        if found is None:
+            return None
+    else:
+        return None
+    files = {key: _material_file(*found[key]) for key in ("ca", "cert", "key")}
+    overrides = {"host": "server", "ca_cert": "ca", "client_cert": "cert", "client_key": "key",
+                 "validate_certs": "verify", "api_key": "token"}
+    settings = dict(found, **files)
+    settings.update((setting, params[option]) for option, setting in overrides.items() if params.get(option) is not None)
+    import urllib3  # pylint: disable=import-outside-toplevel
+    pool_args = {"cert_reqs": "CERT_REQUIRED" if settings["verify"] else "CERT_NONE", "ca_certs": settings["ca"],
+                 "cert_file": settings["cert"], "key_file": settings["key"], "maxsize": (os.cpu_count() or 1) * 5}
+    pool = urllib3.ProxyManager(proxy, **pool_args) if proxy else urllib3.PoolManager(**pool_args)
+    header = f"Bearer {settings['token']}" if settings["token"] else None
+    return _Connection(settings["server"], settings["ca"], pool, lambda: header, urllib3)
+
+
+def _environment_proxies():
+    proxies = urllib.request.getproxies()
+    return proxies.get("https") or proxies.get("all")
+
+
+def _default_kubeconfig():
+    return os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+
+
+_material_dir = None
+
+
+def _material_file(path, data):
+    """`path`, or a file holding `data` (mode 0600, in a private directory removed when the module ends): TLS
+    needs files, as for the kubernetes package's own kubeconfig loading."""
+    global _material_dir  # pylint: disable=global-statement
+    if data is None:
+        return path
+    if _material_dir is None:
+        _material_dir = tempfile.mkdtemp(prefix="kubeaccess-tls-")
+        atexit.register(shutil.rmtree, _material_dir, True)
+    descriptor, name = tempfile.mkstemp(dir=_material_dir)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    return name
+
+
+def _package_connection(params):
+    configuration, pool, urllib3 = _load_configuration(params)
+    return _Connection(configuration.host, configuration.ssl_ca_cert, pool,
+                       lambda: configuration.get_api_key_with_prefix("authorization"), urllib3)
 
 
 def _load_configuration(params):
@@ -157,7 +252,7 @@ def _load_configuration(params):
 
 
 def _load_kubeconfig(config, kubeconfig, context, configuration):
-    path = kubeconfig or os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+    path = kubeconfig or _default_kubeconfig()
     if not os.path.isfile(path):
         raise ConnectionConfigError(f"kubeconfig: no kubeconfig given and {path} does not exist; give kubeconfig "
                                     "(or set K8S_AUTH_KUBECONFIG), or host with credentials")
@@ -174,14 +269,16 @@ class KubeClient:
     """JSON over HTTPS with the caller's credentials, with bounded retries on overload and server errors."""
 
     def __init__(self, params):
-        self.configuration, self._pool, self._urllib3 = _load_configuration(params)
-        self.server = self.configuration.host.rstrip("/")
+        connection = _connection(params)
+        self._ca_path, self._pool, self._token, self._urllib3 = (
+            connection.ca_path, connection.pool, connection.token, connection.urllib3)
+        self.server = connection.server.rstrip("/")
         self.impersonate_user = params.get("impersonate_user")
         self.impersonate_groups = params.get("impersonate_groups") or []
 
     def ca_pem(self):
         """The CA bundle the connection trusts, when it has one (from the kubeconfig or ca_cert)."""
-        path = self.configuration.ssl_ca_cert
+        path = self._ca_path
         if not path or not os.path.isfile(path):
             return None
         with open(path, "rb") as handle:
@@ -191,7 +288,8 @@ class KubeClient:
         headers = self._urllib3.HTTPHeaderDict({"Accept": "application/json", "User-Agent": USER_AGENT})
         if body is not None:
             headers["Content-Type"] = "application/json"
-        token = self.configuration.get_api_key_with_prefix("authorization")
+        token = self._token()
+
         if token:
             headers["Authorization"] = token
         if self.impersonate_user:
@@ -210,9 +308,14 @@ class KubeClient:
             raise KubeError(f"TLS failure talking to {self.server}: {exc}. If the server certificate is not "
                             "trusted, give the cluster CA (certificate-authority-data in the kubeconfig, or "
                             "ca_cert); if it is the client certificate, check client_cert/client_key") from None
+        except exceptions.ProxyError as exc:
+            raise _Unreachable(f"cannot reach the API server at {self.server} through the proxy: "
+                               f"{_reason(getattr(exc, 'original_error', exc))}. "
+                               "Check the proxy option, or HTTPS_PROXY and NO_PROXY in the environment") from None
         except (exceptions.NewConnectionError, exceptions.ConnectTimeoutError) as exc:
             raise _Unreachable(f"cannot reach the API server at {self.server}: {_reason(exc)}. Check the server "
                                "address in the kubeconfig (or host), the network and proxy") from None
+
         except (exceptions.ProtocolError, exceptions.ReadTimeoutError) as exc:
             raise _Unreachable(f"the API server at {self.server} dropped the connection: {_reason(exc)}") from None
 
@@ -244,6 +347,81 @@ class KubeClient:
             if exc.status == 404:
                 return None
             raise
+
+
+class ObjectReads:
+    """Reads of the objects of one collection during a module run.
+
+    A batch (`listing`) reads the whole collection with one LIST instead of a GET per item, and keeps that view
+    current with its own writes (`remember`); what others change meanwhile is caught by the resourceVersion or uid
+    preconditions of those writes, after which the object is read again with `fresh`. A single item GETs, and so
+    does a batch whose credentials may get but not list.
+    """
+
+    PAGE = 500  # as kubectl: a large collection comes in pages, not one response
+
+    def __init__(self, client, collection, listing):
+        self._client = client  # made on first use (batch.SharedClient)
+        self.collection = collection
+        self.listing = listing
+        self._objects = None
+        self._written = set()  # names this run wrote since the last LIST
+
+    def get(self, name, fresh=False):
+        """The object, or None; `fresh` GETs it whatever the mode (after a conflict)."""
+        if self.listing and self._objects is None:
+            self.refresh()
+        if fresh or not self.listing:
+            obj = self._client().get_or_none(f"{self.collection}/{name}")
+            self._store(name, obj)
+            return obj
+        return self._objects.get(name)
+
+    def reread(self, name):
+        """The object as the server holds it now: a new LIST in a batch (one answers every item), else a GET."""
+        if self.listing:
+            self.refresh()
+        return self.get(name)
+
+    def current(self, name):
+        """The object as the server held it after this run's own writes: what others (a controller) made of
+        them shows only there. In a batch, one LIST after the writes serves every item."""
+        if not self.listing or name in self._written:
+            return self.reread(name)
+        return self.get(name)
+
+    def refresh(self):
+        objects, token = {}, ""
+        while True:
+            query = f"?limit={self.PAGE}" + (f"&continue={urllib.parse.quote(token)}" if token else "")
+            try:
+                page = self._client().request("GET", self.collection + query)
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+                self.listing = False
+                return
+
+            objects.update((obj["metadata"]["name"], obj) for obj in page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                break
+        self._objects = objects
+        self._written.clear()
+
+    def remember(self, name, obj):
+        """What a later read of this run sees: the object as written (None once deleted)."""
+        self._written.add(name)
+        self._store(name, obj)
+
+    def _store(self, name, obj):
+        if self._objects is not None:
+            if obj is None:
+                self._objects.pop(name, None)
+            else:
+                self._objects[name] = obj
+
+
 
 
 class _Unreachable(KubeError):

@@ -295,7 +295,56 @@ def admin_connection(params):
                            f"kubeconfig {path}, context {name}")
 
 
+# What a context may hold for plain_credentials(); anything else (exec and auth-provider plugins, token files,
+# proxies, server names) is the kubernetes package's to read.
+PLAIN_CLUSTER_KEYS = frozenset(("server", "certificate-authority", "certificate-authority-data",
+                                "insecure-skip-tls-verify"))
+PLAIN_USER_KEYS = frozenset(("client-certificate", "client-certificate-data", "client-key", "client-key-data",
+                             "token"))
+
+
+def plain_credentials(path, context=None):
+    """The server, CA, client certificate and key, and token of a kubeconfig context that holds them plainly, as
+    (path, data) pairs, and whether to verify the server; None when the context is missing or holds anything
+    else or names a file that is not there, which the kubernetes package reads (and reports on).
+
+    Reading these without the package saves a module run about 0.2 s of imports. As in kubectl, data wins over a
+    file, and relative files are relative to the kubeconfig's directory.
+    """
+    try:
+        config = parse(read_file(path) or b"", path, option="kubeconfig")
+    except KubeconfigError:
+        return None
+    name = context or config.get("current-context")
+    body = entry(config, "contexts", name) if name else None
+    if body is None:
+        return None
+    cluster = entry(config, "clusters", body.get("cluster")) or {}
+    user = entry(config, "users", body.get("user")) or {}
+    if not cluster.get("server") or set(cluster) - PLAIN_CLUSTER_KEYS or set(user) - PLAIN_USER_KEYS:
+        return None
+    base = os.path.dirname(os.path.abspath(path))
+    found = {}
+    for key, section, option in (("ca", cluster, "certificate-authority"), ("cert", user, "client-certificate"),
+                                 ("key", user, "client-key")):
+        if section.get(f"{option}-data"):
+            try:
+                found[key] = (None, base64.b64decode(section[f"{option}-data"], validate=True))
+            except (binascii.Error, ValueError, TypeError):
+                return None
+        elif section.get(option):
+            found[key] = (os.path.join(base, section[option]), None)
+            if not os.path.isfile(found[key][0]):
+                return None
+        else:
+            found[key] = (None, None)
+
+    return dict(found, server=cluster["server"], token=user.get("token"),
+                verify=not cluster.get("insecure-skip-tls-verify"))
+
+
 def _cluster_ca(cluster, kubeconfig_path):
+
     if cluster.get("certificate-authority-data"):
         try:
             return base64.b64decode(cluster["certificate-authority-data"], validate=True)

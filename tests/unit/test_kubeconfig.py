@@ -11,7 +11,7 @@ import yaml
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (
     REDACTED, KubeconfigError, KubeconfigFile, UserEntries, admin_connection, dump, name_format_error, new_config,
-    parse, redacted, uses_placeholder)
+    parse, plain_credentials, redacted, uses_placeholder)
 
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 KEY_DATA = base64.b64encode(b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAsecret\n-----END PRIVATE KEY-----\n").decode()
@@ -312,3 +312,62 @@ def test_an_admin_kubeconfig_without_current_context_needs_context(tmp_path, mon
     path.write_text(yaml.safe_dump(dict(FOREIGN, **{"current-context": ""})))
     with pytest.raises(KubeconfigError, match="context: .* has no current-context; give context"):
         admin_connection({"kubeconfig": str(path)})
+
+
+# -- credentials read without the kubernetes package --------------------------------------------------------------
+def _plain_kubeconfig(directory, cluster, user, name="plain.conf"):
+    path = directory / name
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "me@prod",
+        "clusters": [{"name": "prod", "cluster": cluster}], "users": [{"name": "me", "user": user}],
+        "contexts": [{"name": "me@prod", "context": {"cluster": "prod", "user": "me"}}]}))
+    return str(path)
+
+
+def test_plain_credentials_from_data_and_from_files_relative_to_the_kubeconfig(tmp_path):
+    from_data = plain_credentials(_plain_kubeconfig(tmp_path, CLUSTER, USER))
+    assert from_data == {"server": "https://prod:6443", "ca": (None, CA_PEM), "cert": (None, b"certificate"),
+                         "key": (None, base64.b64decode(KEY_DATA)), "token": None, "verify": True}
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "ca.crt").write_bytes(CA_PEM)
+    (tmp_path / "me.crt").write_bytes(b"certificate")
+    kubeconfig = _plain_kubeconfig(
+        tmp_path / "pki", {"server": "https://prod:6443", "certificate-authority": "ca.crt",
+                           "insecure-skip-tls-verify": True},
+        {"client-certificate": str(tmp_path / "me.crt"), "client-key": "me.key", "client-key-data": KEY_DATA,
+         "token": "t"})
+    assert plain_credentials(kubeconfig, "me@prod") == {
+        "server": "https://prod:6443", "ca": (str(tmp_path / "pki" / "ca.crt"), None),
+        "cert": (str(tmp_path / "me.crt"), None), "key": (None, base64.b64decode(KEY_DATA)), "token": "t",
+        "verify": False}
+    # A file that is not there is for the kubernetes package to report.
+    os.remove(tmp_path / "me.crt")
+    assert plain_credentials(kubeconfig) is None
+
+
+
+@pytest.mark.parametrize("cluster, user, context", [
+    (CLUSTER, {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "aws"}}, None),
+    (CLUSTER, {"auth-provider": {"name": "oidc"}}, None),
+    (CLUSTER, {"tokenFile": "/var/run/token"}, None),
+    (CLUSTER, {"username": "admin", "password": "hunter2"}, None),
+    (dict(CLUSTER, **{"proxy-url": "http://proxy:3128"}), USER, None),
+    (dict(CLUSTER, **{"tls-server-name": "api"}), USER, None),
+    ({"certificate-authority-data": "not base64!"}, USER, None),
+    (dict(CLUSTER, **{"certificate-authority-data": "not base64!"}), USER, None),
+    (CLUSTER, USER, "someone@elsewhere"),
+])
+def test_anything_but_plain_credentials_is_left_to_the_kubernetes_package(tmp_path, cluster, user, context):
+    assert plain_credentials(_plain_kubeconfig(tmp_path, cluster, user), context) is None
+
+
+def test_a_kubeconfig_that_cannot_be_read_is_left_to_the_kubernetes_package(tmp_path):
+    broken = tmp_path / "broken.conf"
+    broken.write_text("users: [")
+    assert plain_credentials(str(broken)) is None
+    assert plain_credentials(str(tmp_path / "missing.conf")) is None
+    no_current = _plain_kubeconfig(tmp_path, CLUSTER, USER)
+    config = yaml.safe_load(open(no_current, encoding="utf-8"))
+    config["current-context"] = ""
+    (tmp_path / "plain.conf").write_text(yaml.safe_dump(config))
+    assert plain_credentials(no_current) is None
