@@ -74,7 +74,7 @@ class SharedClient:
         return self.client
 
 
-def run_batch(module, item_spec, list_option, make_runner, errors, describe, shared=(), conclude=None):
+def run_batch(module, item_spec, list_option, make_runner, errors, describe, shared=(), conclude=None, client=None):
     """Check every item, then do every item, and end the module with the result.
 
     `make_runner(item)` reads and checks one item without changing anything, raising one of `errors` on bad
@@ -83,9 +83,11 @@ def run_batch(module, item_spec, list_option, make_runner, errors, describe, sha
     fails the task before any item is done. The single form returns the item's result at the top level; the
     batch form returns `results` (one per item, in order) and, after doing every item it could, fails naming each
     item that failed. An empty list is a batch of none. `conclude(result, item_params)`, in the batch form, adds
-    what concerns the whole batch (pruning what is not listed) to the result once every item is done.
+    what concerns the whole batch (pruning what is not listed) to the result once every item is done. `client`
+    is the module's own SharedClient when it reads through it too, so that the run makes one connection.
     """
-    client = SharedClient(module.params)
+    client = client or SharedClient(module.params)
+
     try:
         all_params = item_params(module.params, item_spec, list_option, shared)
     except BatchInputError as exc:

@@ -10,7 +10,8 @@ import time
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate, Request
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, write_atomic
-from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import permission_for, signer_permission
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
+    ObjectReads, permission_for, signer_permission)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import dns_safe
 
 CSR_API = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
@@ -32,6 +33,12 @@ def default_name(user, fingerprint):
 
 def path(name):
     return f"{CSR_API}/{name}"
+
+
+def reads(client, batch):
+    """How a module run reads CSRs: a batch LISTs them (once, and once per poll while waiting) where a single
+    item GETs its own; `client` is the run's batch.SharedClient."""
+    return ObjectReads(client, CSR_API, batch)
 
 
 def manifest(name, request_pem, signer, usages, expiration_seconds, labels=None, annotations=None):
@@ -98,12 +105,14 @@ def not_issued_diagnosis(name, signer, timeout):
             f"example) that does not sign {signer}; or, for a custom signer, its controller is not running")
 
 
-def wait_for_certificate(client, name, timeout):
-    """Poll until the certificate is there; Denied, Failed, deletion or the timeout end the wait with a reason."""
+def wait_for_certificate(csrs, name, timeout):
+    """Poll `csrs` (reads) until the certificate is there; Denied, Failed, deletion or the timeout end the wait
+    with a reason. kube-controller-manager signs within milliseconds of an approval, so polls start often."""
     deadline = time.monotonic() + timeout
-    interval = 0.2
+    interval = 0.1
+    obj = csrs.current(name)
+
     while True:
-        obj = client.get_or_none(path(name))
         if obj is None:
             raise IssuanceError(f"CSR {name} was deleted while waiting for its certificate")
         current = phase(obj)
@@ -120,6 +129,7 @@ def wait_for_certificate(client, name, timeout):
             raise IssuanceError(not_issued_diagnosis(name, obj["spec"]["signerName"], timeout))
         time.sleep(min(interval, max(deadline - time.monotonic(), 0.05)))
         interval = min(interval * 1.5, 2.0)
+        obj = csrs.reread(name)
 
 
 def verify_certificate(cert_pem, request, ca_pem=None):

@@ -280,10 +280,13 @@ results:
   elements: dict
 """
 
+import itertools
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object
-from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import batch_argument_spec, run_batch
+from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
+    SharedClient, batch_argument_spec, run_batch)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import HAS_CRYPTOGRAPHY, CryptoInputError
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import writable_dir_error
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
@@ -313,9 +316,10 @@ class Refusal(Exception):
 
 
 class CsrApproval:
-    def __init__(self, module):
+    def __init__(self, module, csrs):
         self.module = module
         self.params = module.params
+        self.csrs = csrs
         self.name = module.params["name"]
         self.obj = None
         self.result = {"changed": False, "name": self.name}
@@ -334,7 +338,8 @@ class CsrApproval:
             raise Refusal("; ".join(errors))
 
     def run(self):
-        self.obj = with_conflict_retries(lambda: self.decide_and_apply(self.module.client()))
+        attempts = itertools.count()
+        self.obj = with_conflict_retries(lambda: self.decide_and_apply(fresh=next(attempts) > 0))
         self.result["phase"] = csr_object.phase(self.obj)
 
     def finish(self):
@@ -342,7 +347,7 @@ class CsrApproval:
             return
         client, obj = self.module.client(), self.obj
         if self.params["wait"] and self.result["phase"] == "approved":
-            obj = csr_object.wait_for_certificate(client, self.name, self.params["wait_timeout"])
+            obj = csr_object.wait_for_certificate(self.csrs, self.name, self.params["wait_timeout"])
             self.result["phase"] = "issued"
         if self.result["phase"] == "issued":
             issued, written = csr_object.store_issued(obj, csr_object.request_of(obj), client.ca_pem(),
@@ -350,9 +355,11 @@ class CsrApproval:
             self.result.update(issued)
             self.result["changed"] |= written
 
-    def decide_and_apply(self, client):
-        """One read, one check, at most one write carrying the resourceVersion read; re-run on a 409 Conflict."""
-        obj = client.get_or_none(csr_object.path(self.name))
+    def decide_and_apply(self, fresh):
+        """One read, one check, at most one write carrying the resourceVersion read; re-run on a 409 Conflict
+        with a `fresh` read of the object."""
+        client = self.module.client()
+        obj = self.csrs.get(self.name, fresh)
         if obj is None:
             raise Refusal(f"name: CSR {self.name} does not exist (the cluster deletes CSRs one hour after they are "
                           "issued or denied, and pending ones after a day)")
@@ -404,14 +411,16 @@ class CsrApproval:
         if self.module.diff_mode:
             self.result["diff"] = {"before": {"conditions": (obj.get("status") or {}).get("conditions") or []},
                                    "after": {"conditions": updated["status"]["conditions"]}}
-        if self.module.check_mode:
-            return updated
-        return client.request("PUT", f"{csr_object.path(self.name)}/approval", body=updated,
-                              requirements=csr_object.approval_requirements(self.name, obj["spec"]["signerName"]))
+        if not self.module.check_mode:
+            updated = client.request("PUT", f"{csr_object.path(self.name)}/approval", body=updated,
+                                     requirements=csr_object.approval_requirements(self.name,
+                                                                                   obj["spec"]["signerName"]))
+        self.csrs.remember(self.name, updated)
+        return updated
 
 
-def checked_approval(item):
-    approval = CsrApproval(item)
+def checked_approval(item, csrs):
+    approval = CsrApproval(item, csrs)
     approval.validate()
     return approval
 
@@ -422,8 +431,12 @@ def main():
                            mutually_exclusive=[("name", "csrs")])
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
-    run_batch(module, ARGUMENT_SPEC, "csrs", checked_approval, (Refusal, KubeError, csr_object.IssuanceError),
-              describe=lambda params: params["name"], shared=AUTH_ARG_SPEC)
+    client = SharedClient(module.params)
+    csrs = csr_object.reads(client, batch=module.params["csrs"] is not None)
+    run_batch(module, ARGUMENT_SPEC, "csrs", lambda item: checked_approval(item, csrs),
+              (Refusal, KubeError, csr_object.IssuanceError), describe=lambda params: params["name"],
+              shared=AUTH_ARG_SPEC, client=client)
+
 
 
 if __name__ == "__main__":

@@ -334,7 +334,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object
-from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import batch_argument_spec, run_batch
+from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
+    SharedClient, batch_argument_spec, run_batch)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (
     HAS_CRYPTOGRAPHY, Certificate, CryptoInputError, Request, build_csr_pem, generate_private_key,
     load_private_key, private_key_pem, unusable_key_reason)
@@ -384,9 +385,10 @@ class InputError(Exception):
 
 
 class CsrRequest:
-    def __init__(self, module):
+    def __init__(self, module, csrs):
         self.module = module
         self.params = module.params
+        self.csrs = csrs
         self.key = None
         self.new_key = False
         self.request = None
@@ -552,7 +554,7 @@ class CsrRequest:
             return
         client = self.module.client()
         wanted = self.manifest()
-        existing = client.get_or_none(csr_object.path(self.name)) if self.name else None
+        existing = self.csrs.get(self.name) if self.name else None
         action = self.decide(existing, wanted)
         self.result.update(name=self.name, action=action)
         self.set_diff(existing if action != "create" else None, wanted if action != "reuse" else existing)
@@ -563,7 +565,7 @@ class CsrRequest:
             return
         obj = existing if action == "reuse" else self.submit(client, existing, wanted)
         if self.params["wait"] and csr_object.phase(obj) != "issued" and not self.module.check_mode:
-            obj = csr_object.wait_for_certificate(client, self.name, self.params["wait_timeout"])
+            obj = csr_object.wait_for_certificate(self.csrs, self.name, self.params["wait_timeout"])
         self.result["phase"] = csr_object.phase(obj)
         if self.result["phase"] == "issued":
             self.store_certificate(client, obj)
@@ -604,12 +606,14 @@ class CsrRequest:
                            body={"kind": "DeleteOptions", "apiVersion": "v1",
                                  "preconditions": {"uid": existing["metadata"]["uid"]}},
                            expect=(200, 202, 404))
+            self.csrs.remember(self.name, None)
         try:
             created = client.request("POST", csr_object.CSR_API, body=wanted, expect=(201,))
         except ApiError as exc:
             if exc.already_exists:
-                return self.adopt_after_race(client, wanted)
+                return self.adopt_after_race(wanted)
             raise KubeError(f"the API server refused to create CSR {self.name}: {exc}") from None
+        self.csrs.remember(self.name, created)
         if self.new_key:
             try:
                 self.write_key()
@@ -619,9 +623,9 @@ class CsrRequest:
                                  f"CSR {self.name} was withdrawn") from None
         return created
 
-    def adopt_after_race(self, client, wanted):
-        obj = client.request("GET", csr_object.path(self.name))
-        if not csr_object.same_spec(obj, wanted):
+    def adopt_after_race(self, wanted):
+        obj = self.csrs.get(self.name, fresh=True)
+        if obj is None or not csr_object.same_spec(obj, wanted):
             raise InputError(f"name: CSR {self.name} was created by someone else at the same time with another "
                              "request")
         self.result["action"] = "reuse"
@@ -650,8 +654,7 @@ class CsrRequest:
         if not name:
             # The key is gone, so no CSR of it can be named (offboarding a user whose files were removed).
             return
-        client = self.module.client()
-        existing = client.get_or_none(csr_object.path(name))
+        existing = self.csrs.get(name)
         if existing is None:
             return
         if not csr_object.is_managed(existing) and not self.params["force"]:
@@ -659,7 +662,8 @@ class CsrRequest:
         self.result.update(changed=True, action="delete")
         self.set_diff(existing, None)
         if not self.module.check_mode:
-            client.request("DELETE", csr_object.path(name), expect=(200, 202, 404))
+            self.module.client().request("DELETE", csr_object.path(name), expect=(200, 202, 404))
+            self.csrs.remember(name, None)
 
 
 def _visible(obj):
@@ -672,8 +676,8 @@ def _visible(obj):
                      if k in ("request", "signerName", "usages", "expirationSeconds")}}
 
 
-def checked_request(item):
-    runner = CsrRequest(item)
+def checked_request(item, csrs):
+    runner = CsrRequest(item, csrs)
     runner.validate()
     runner.load_request_or_key()
     return runner
@@ -684,8 +688,13 @@ def main():
                            supports_check_mode=True, mutually_exclusive=list(EXCLUSIVE_SOURCES))
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
-    run_batch(module, ARGUMENT_SPEC, "requests", checked_request, (InputError, KubeError, csr_object.IssuanceError),
-              describe=lambda params: params["user"] or params["name"] or "request", shared=AUTH_ARG_SPEC)
+    client = SharedClient(module.params)
+    csrs = csr_object.reads(client, batch=module.params["requests"] is not None)
+    run_batch(module, ARGUMENT_SPEC, "requests", lambda item: checked_request(item, csrs),
+              (InputError, KubeError, csr_object.IssuanceError),
+              describe=lambda params: params["user"] or params["name"] or "request", shared=AUTH_ARG_SPEC,
+              client=client)
+
 
 
 if __name__ == "__main__":

@@ -344,7 +344,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import (
     MANAGED_BY, MANAGED_BY_LABEL, is_managed)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
-    AUTH_ARG_SPEC, ApiError, KubeError, with_conflict_retries)
+    AUTH_ARG_SPEC, ApiError, KubeError, ObjectReads, with_conflict_retries)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import label_errors, object_name_error
 
 LIST_OPTION = "bindings"
@@ -379,7 +379,7 @@ class Cluster:
     def __init__(self, batch, shared_client):
         self.batch = batch
         self._connect = shared_client
-        self._listed = {}
+        self._reads = {}
         self._all_namespaces = None
         self._namespaces = {}
 
@@ -387,27 +387,19 @@ class Cluster:
     def client(self):
         return self._connect()
 
+    def _objects(self, kind, namespace):
+        bucket = (kind, namespace or "")
+        if bucket not in self._reads:
+            self._reads[bucket] = ObjectReads(self._connect, rbac.collection_path(kind, namespace), self.batch)
+        return self._reads[bucket]
+
     def get(self, kind, namespace, name, fresh=False):
         """The object, or None; `fresh` reads it again (after a conflict)."""
-        if fresh or not self.batch:
-            obj = self.client.get_or_none(rbac.object_path(kind, namespace, name))
-            self.remember(kind, namespace, name, obj)
-            return obj
-        bucket = (kind, namespace or "")
-        if bucket not in self._listed:
-            listing = self.client.request("GET", rbac.collection_path(kind, namespace))
-            self._listed[bucket] = {obj["metadata"]["name"]: obj for obj in listing.get("items") or []}
-        return self._listed[bucket].get(name)
+        return self._objects(kind, namespace).get(name, fresh)
 
     def remember(self, kind, namespace, name, obj):
         """What a later item reads: the object as written, or as it would be in check mode; None once deleted."""
-        objects = self._listed.get((kind, namespace or ""))
-        if objects is None:
-            return
-        if obj is None:
-            objects.pop(name, None)
-        else:
-            objects[name] = obj
+        self._objects(kind, namespace).remember(name, obj)
 
     def namespace_exists(self, namespace):
         # A LIST in a missing namespace answers an empty list, so existence is checked on its own: one LIST of
@@ -712,9 +704,10 @@ def main():
                             "kubeaccess.x509 that is not listed")
         if problems:
             module.fail_json(msg="; ".join(problems), changed=False)
-    cluster = Cluster(batch, SharedClient(params))
+    client = SharedClient(params)
+    cluster = Cluster(batch, client)
     run_batch(module, MODULE_SPEC, LIST_OPTION, lambda item: BindingItem(item, cluster, params["labels"]),
-              (InputError, KubeError), describe_item, shared=SHARED, conclude=pruning(module, cluster))
+              (InputError, KubeError), describe_item, shared=SHARED, conclude=pruning(module, cluster), client=client)
 
 
 if __name__ == "__main__":

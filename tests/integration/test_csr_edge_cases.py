@@ -135,7 +135,30 @@ def test_missing_permissions_are_named(run_module, admin, cleanup, cluster):
     assert "Approved" not in conditions(admin.json("GET", f"{CSR_PATH}/{name}", expect=200))
 
 
+def test_a_batch_approver_allowed_get_but_not_list_reads_each_csr(run_module, admin, cleanup, cluster):
+    """A batch reads the CSRs with one LIST (docs/csr-modules.md, permissions); credentials that may get but not
+    list them still approve a batch, a GET per CSR, as before the LIST was used."""
+    names = [cluster.name(f"batchperm{i}") for i in range(2)]
+    approver = cluster.name("batchapprover")
+    for name in names:
+        create_csr(admin, cleanup, name, cluster.name("rahul"))
+    approver_kubeconfig = cluster.make_user(approver)
+    role = make_role(admin, cleanup, [
+        rule(["certificates.k8s.io"], ["certificatesigningrequests"], ["get"]),
+        rule(["certificates.k8s.io"], ["certificatesigningrequests/approval"], ["update"]),
+        rule(["certificates.k8s.io"], ["signers"], ["approve"], ["kubernetes.io/kube-apiserver-client"])])
+    bind(admin, cleanup, [("User", approver)], role)
+    batch = run_module("k8s_csr_approve", {"kubeconfig": approver_kubeconfig, "wait": True,
+                                           "csrs": [_approve_args(name) for name in names]})
+    assert batch.get("failed") is not True, batch.get("msg")
+    assert [result["phase"] for result in batch["results"]] == ["issued", "issued"]
+    for name in names:
+        assert "Approved" in conditions(admin.json("GET", f"{CSR_PATH}/{name}", expect=200))
+
+
+
 def test_unreachable_server_is_named(run_module, cluster, tmp_path):
+
     kubeconfig = _kubeconfig_variant(cluster, tmp_path, "unreachable", server="https://127.0.0.1:9")
     result = run_module("k8s_csr_approve", _approve_args("any", kubeconfig=kubeconfig))
     assert result["failed"]
