@@ -349,6 +349,7 @@ results:
   elements: dict
 """
 
+import concurrent.futures
 import os
 import tempfile
 
@@ -368,6 +369,9 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import 
 
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 SSR_VERSIONS = ("v1", "v1beta1")
+# Each check is a new TLS connection with the user's own certificate, mostly waiting on the network and the server:
+# a batch checks this many at once.
+VERIFY_CONNECTIONS = 8
 
 ITEM_SPEC = dict(
     path=dict(type="path"),
@@ -557,6 +561,7 @@ class KubeconfigUser:
         self.ca_pem = None
         self.certificate = None
         self.bodies = None
+        self.verification = None
         self.result = {"changed": False, "path": self.params["path"]}
         self.check_options()
         self.resolve_names()
@@ -686,7 +691,11 @@ class KubeconfigUser:
             raise self.error
         if self.params["verify"] and self.params["state"] == "present" and (
                 self.result.get("changed") or not self.params["verify_only_if_changed"]):
-            self.verify()
+            self.verification = self.task.verifier().submit(self.verify)
+
+    def finish(self):
+        if self.verification is not None:
+            self.verification.result()
 
     def prepare(self):
         """The entries' bodies; the ConfigMap CA is read here, once per task."""
@@ -815,6 +824,14 @@ class Task:
         self.admin = None
         self.proxy = module.params["proxy"]
         self.groups = {}
+        self._verifier = None
+
+    def verifier(self):
+        """The threads that check new credentials against the API, started by the first item that needs them."""
+        if self._verifier is None:
+            self._verifier = concurrent.futures.ThreadPoolExecutor(max_workers=VERIFY_CONNECTIONS)
+        return self._verifier
+
 
     def group_for(self, path):
         key = os.path.realpath(path)
