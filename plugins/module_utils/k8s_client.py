@@ -54,7 +54,6 @@ _SIGNER_DENIAL = re.compile(r"not permitted to (\w+) requests with signerName \"
 _KUBE_IMPORT = threading.Lock()
 
 
-
 class KubeError(Exception):
     """Anything that stops a request; `str()` is the message for the user."""
 
@@ -420,8 +419,6 @@ class ObjectReads:
                 self._objects.pop(name, None)
             else:
                 self._objects[name] = obj
-
-
 
 
 class _Unreachable(KubeError):

@@ -438,6 +438,5 @@ def main():
               shared=AUTH_ARG_SPEC, client=client)
 
 
-
 if __name__ == "__main__":
     main()

@@ -696,6 +696,5 @@ def main():
               client=client)
 
 
-
 if __name__ == "__main__":
     main()

@@ -832,7 +832,6 @@ class Task:
             self._verifier = concurrent.futures.ThreadPoolExecutor(max_workers=VERIFY_CONNECTIONS)
         return self._verifier
 
-
     def group_for(self, path):
         key = os.path.realpath(path)
         if key not in self.groups:

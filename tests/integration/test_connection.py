@@ -72,7 +72,7 @@ def test_every_way_to_give_the_connection_reaches_the_cluster_as_the_same_user(c
 def test_an_exec_plugin_is_read_by_the_kubernetes_package(cluster, tmp_path, no_proxy_environment):
     """The same identity through credentials an exec plugin prints, as cloud kubeconfigs get theirs."""
     expected = _who({"kubeconfig": cluster.kubeconfig})
-    config, _, user = _admin_context(cluster)
+    config, _server, user = _admin_context(cluster)
     _files_kubeconfig(cluster, tmp_path)  # the credentials as files, for the plugin to print
     if user.get("token"):
         status = {"token": user["token"]}
@@ -90,8 +90,6 @@ def test_an_exec_plugin_is_read_by_the_kubernetes_package(cluster, tmp_path, no_
     assert _who({"kubeconfig": str(tmp_path / "exec.conf")}) == expected
 
 
-
-
 def test_a_proxy_from_the_environment_is_used_unless_no_proxy_names_the_server(cluster, no_proxy_environment):
     expected = _who({"kubeconfig": cluster.kubeconfig})
     no_proxy_environment.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens on the discard port
@@ -106,9 +104,8 @@ def test_the_proxy_option_is_used(cluster, no_proxy_environment):
         _who({"kubeconfig": cluster.kubeconfig, "proxy": "http://127.0.0.1:9"})
 
 
-
 def test_a_credential_file_that_is_gone_is_named(cluster, tmp_path, no_proxy_environment):
-    path, _, _ = _files_kubeconfig(cluster, tmp_path)
+    path = _files_kubeconfig(cluster, tmp_path)[0]
     os.remove(tmp_path / "pki" / "certificate-authority")
     with pytest.raises((KubeError, OSError)) as failed:
         _who({"kubeconfig": path})

@@ -156,7 +156,6 @@ def test_a_batch_approver_allowed_get_but_not_list_reads_each_csr(run_module, ad
         assert "Approved" in conditions(admin.json("GET", f"{CSR_PATH}/{name}", expect=200))
 
 
-
 def test_unreachable_server_is_named(run_module, cluster, tmp_path):
 
     kubeconfig = _kubeconfig_variant(cluster, tmp_path, "unreachable", server="https://127.0.0.1:9")

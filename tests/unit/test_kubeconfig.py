@@ -345,7 +345,6 @@ def test_plain_credentials_from_data_and_from_files_relative_to_the_kubeconfig(t
     assert plain_credentials(kubeconfig) is None
 
 
-
 @pytest.mark.parametrize("cluster, user, context", [
     (CLUSTER, {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "aws"}}, None),
     (CLUSTER, {"auth-provider": {"name": "oidc"}}, None),
