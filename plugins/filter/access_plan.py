@@ -36,7 +36,6 @@ def _role_variables(variables):
 
 
 class FilterModule:
-
     def filters(self):
         return {
             "access_plan": access_plan,

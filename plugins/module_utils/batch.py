@@ -87,7 +87,6 @@ def run_batch(module, item_spec, list_option, make_runner, errors, describe, sha
     is the module's own SharedClient when it reads through it too, so that the run makes one connection.
     """
     client = client or SharedClient(module.params)
-
     try:
         all_params = item_params(module.params, item_spec, list_option, shared)
     except BatchInputError as exc:

@@ -111,7 +111,6 @@ def wait_for_certificate(csrs, name, timeout):
     deadline = time.monotonic() + timeout
     interval = 0.1
     obj = csrs.current(name)
-
     while True:
         if obj is None:
             raise IssuanceError(f"CSR {name} was deleted while waiting for its certificate")

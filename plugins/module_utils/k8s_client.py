@@ -289,7 +289,6 @@ class KubeClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
         token = self._token()
-
         if token:
             headers["Authorization"] = token
         if self.impersonate_user:
@@ -315,7 +314,6 @@ class KubeClient:
         except (exceptions.NewConnectionError, exceptions.ConnectTimeoutError) as exc:
             raise _Unreachable(f"cannot reach the API server at {self.server}: {_reason(exc)}. Check the server "
                                "address in the kubeconfig (or host), the network and proxy") from None
-
         except (exceptions.ProtocolError, exceptions.ReadTimeoutError) as exc:
             raise _Unreachable(f"the API server at {self.server} dropped the connection: {_reason(exc)}") from None
 
