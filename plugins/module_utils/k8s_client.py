@@ -25,8 +25,6 @@ import urllib.request
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import HAS_YAML, plain_credentials
-
 
 AUTH_ARG_SPEC = dict(
     kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
@@ -161,6 +159,9 @@ def _plain_connection(params):
 
     Proxies from the environment (HTTPS_PROXY, NO_PROXY) are left to the package, whose rules apply them.
     """
+    # Imported here: module runs that make no API call do not pay for PyYAML.
+    from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (  # pylint: disable=import-outside-toplevel
+        HAS_YAML, plain_credentials)
     kubeconfig, context, host = params.get("kubeconfig"), params.get("context"), params.get("host")
     proxy = params.get("proxy")
     if not HAS_YAML or (proxy is None and _environment_proxies()) or (proxy or "").startswith("socks"):
