@@ -161,7 +161,7 @@ def _plain_connection(params):
     """
     # Imported here: module runs that make no API call do not pay for PyYAML.
     from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (  # pylint: disable=import-outside-toplevel
-        HAS_YAML, plain_credentials)
+        HAS_YAML, default_path, plain_credentials)
     kubeconfig, context, host = params.get("kubeconfig"), params.get("context"), params.get("host")
     proxy = params.get("proxy")
     if not HAS_YAML or (proxy is None and _environment_proxies()) or (proxy or "").startswith("socks"):
@@ -170,7 +170,7 @@ def _plain_connection(params):
         found = {"server": host, "ca": (None, None), "cert": (None, None), "key": (None, None), "token": None,
                  "verify": True}
     elif kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        path = kubeconfig or _default_kubeconfig()
+        path = kubeconfig or default_path()
         found = plain_credentials(path, context) if os.path.isfile(path) else None
         if found is None:
             return None
@@ -192,10 +192,6 @@ def _plain_connection(params):
 def _environment_proxies():
     proxies = urllib.request.getproxies()
     return proxies.get("https") or proxies.get("all")
-
-
-def _default_kubeconfig():
-    return os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
 
 
 _material_dir = None
@@ -253,7 +249,9 @@ def _load_configuration(params):
 
 
 def _load_kubeconfig(config, kubeconfig, context, configuration):
-    path = kubeconfig or _default_kubeconfig()
+    from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (  # pylint: disable=import-outside-toplevel
+        default_path)
+    path = kubeconfig or default_path()
     if not os.path.isfile(path):
         raise ConnectionConfigError(f"kubeconfig: no kubeconfig given and {path} does not exist; give kubeconfig "
                                     "(or set K8S_AUTH_KUBECONFIG), or host with credentials")
@@ -400,7 +398,6 @@ class ObjectReads:
                     raise
                 self.listing = False
                 return
-
             objects.update((obj["metadata"]["name"], obj) for obj in page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:

@@ -264,6 +264,11 @@ class AdminConnection:
         self.source = source
 
 
+def default_path():
+    """The kubeconfig used when none is given: the first of $KUBECONFIG, else ~/.kube/config."""
+    return os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+
+
 def admin_connection(params):
     """Read the admin connection from its kubeconfig (or `host` and `ca_cert`), without the API.
 
@@ -275,7 +280,7 @@ def admin_connection(params):
     ca_pem = _read_option_file("ca_cert", params.get("ca_cert"))
     if host and not (kubeconfig or context):
         return AdminConnection(host, ca_pem, None, f"host {host}")
-    path = kubeconfig or os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+    path = kubeconfig or default_path()
     data = read_file(path)
     if data is None:
         raise KubeconfigError(f"kubeconfig: {path} does not exist; give the admin kubeconfig (or set "
