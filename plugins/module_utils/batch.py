@@ -14,6 +14,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import KubeClient
 
 SPEC_KEYS_NOT_IN_ITEMS = ("default", "required", "fallback")
+# Options of the batch form itself (doc fragment kubeaccess.x509.batch).
+BATCH_ARG_SPEC = dict(continue_on_error=dict(type="bool", default=False))
 
 
 class BatchInputError(Exception):
@@ -21,8 +23,14 @@ class BatchInputError(Exception):
 
 
 def batch_argument_spec(item_spec, list_option):
-    """`item_spec` plus `list_option`, a list of dicts whose items `item_params` checks against `item_spec`."""
-    return dict(item_spec, **{list_option: dict(type="list", elements="dict")})
+    """`item_spec` plus `list_option`, a list of dicts whose items `item_params` checks against `item_spec`, and
+    the options of the batch form."""
+    return dict(item_spec, **BATCH_ARG_SPEC, **{list_option: dict(type="list", elements="dict")})
+
+
+def identity_of(*options):
+    """`identity` for run_batch: the given options of an item, those that tell whose result it is."""
+    return lambda params: {option: params[option] for option in options if params.get(option) is not None}
 
 
 def item_params(params, item_spec, list_option, shared=()):
@@ -74,17 +82,20 @@ class SharedClient:
         return self.client
 
 
-def run_batch(module, item_spec, list_option, make_runner, errors, describe, shared=(), conclude=None, client=None):
+def run_batch(module, item_spec, list_option, make_runner, errors, describe, shared=(), conclude=None, client=None,
+              identity=None):
     """Check every item, then do every item, and end the module with the result.
 
     `make_runner(item)` reads and checks one item without changing anything, raising one of `errors` on bad
     input; the runner's `run()` does the work, then its optional `finish()` (after every item's `run()`), and its
-    `result` dict is the item's result. Bad input in any item
-    fails the task before any item is done. The single form returns the item's result at the top level; the
-    batch form returns `results` (one per item, in order) and, after doing every item it could, fails naming each
-    item that failed. An empty list is a batch of none. `conclude(result, item_params)`, in the batch form, adds
-    what concerns the whole batch (pruning what is not listed) to the result once every item is done. `client`
-    is the module's own SharedClient when it reads through it too, so that the run makes one connection.
+    `result` dict is the item's result. Bad input in any item fails the task before any item is done, unless
+    `continue_on_error`: then that item alone is refused, with nothing of it done. The single form returns the
+    item's result at the top level; the batch form returns `results` (one per item, in order, each carrying
+    `identity(params)`, the fields that tell whose it is) and, after doing every item it could, fails naming each
+    item that failed (with `continue_on_error`, it succeeds and each failed item has `failed` and `msg`). An empty
+    list is a batch of none. `conclude(result, item_params)`, in the batch form, adds what concerns the whole batch
+    (pruning what is not listed) to the result once every item is done. `client` is the module's own SharedClient
+    when it reads through it too, so that the run makes one connection.
     """
     client = client or SharedClient(module.params)
     try:
@@ -92,15 +103,17 @@ def run_batch(module, item_spec, list_option, make_runner, errors, describe, sha
     except BatchInputError as exc:
         module.fail_json(msg=str(exc), changed=False)
     items = [ItemModule(module, params, client) for params in all_params]
+    keep_going = bool(module.params.get("continue_on_error")) and module.params.get(list_option) is not None
     runners, refusals = [], []
     for index, item in enumerate(items):
         try:
             runners.append(make_runner(item))
         except errors as exc:
             refusals.append(_name_item(module, list_option, index, describe(item.params), exc))
-    if refusals:
+            runners.append(_Refused(item.params, exc))
+    if refusals and not keep_going:
         module.fail_json(msg=" | ".join(refusals), changed=False)
-    failures = []
+    failures = list(refusals)
     # Waiting (for certificates) is a second phase, so that a batch waits once for all items, not item by item.
     for phase in ("run", "finish"):
         for index, runner in enumerate(runners):
@@ -111,25 +124,38 @@ def run_batch(module, item_spec, list_option, make_runner, errors, describe, sha
             except errors as exc:
                 runner.result.update(failed=True, msg=str(exc))
                 failures.append(_name_item(module, list_option, index, describe(runner.params), exc))
-    results = [runner.result for runner in runners]
     if module.params.get(list_option) is None:
-        result = results[0]
+        result = runners[0].result
         if result.pop("failed", False):
             module.fail_json(**result)
         module.exit_json(**result)
+    results = [dict(identity(runner.params) if identity else {}, **runner.result) for runner in runners]
     combined = {"changed": any(r.get("changed") for r in results), "results": results}
     diffs = [r["diff"] for r in results if r.get("diff")]
     if diffs:
         combined["diff"] = diffs
+    concluded = True
     if conclude:
         try:
             conclude(combined, [runner.params for runner in runners])
         except errors as exc:
             failures.append(str(exc))
-    if failures:
+            concluded = False
+    # What concerns the whole batch failing fails the task, whatever continue_on_error says.
+    if failures and (not keep_going or not concluded):
         module.fail_json(msg=f"{len(failures)} of {len(results)} {list_option} failed: " + " | ".join(failures),
                          **combined)
+    if failures:
+        combined["failed_items"] = len(failures)
     module.exit_json(**combined)
+
+
+class _Refused:
+    """An item refused for its input (with continue_on_error): failed, nothing of it done."""
+
+    def __init__(self, params, exc):
+        self.params = params
+        self.result = {"changed": False, "failed": True, "msg": str(exc)}
 
 
 def _name_item(module, list_option, index, description, exc):

@@ -82,6 +82,23 @@ def is_managed(obj):
     return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
 
 
+def foreign_reason(obj, fingerprint=None):
+    """Why a CSR is not ours, or None. Ours carries our label and, when our key is known (its SHA-256
+    `fingerprint`), asks for that key: the API checks that a request is signed by its key, so nobody without the
+    key can make one for it, while anybody can copy a label."""
+    if not is_managed(obj):
+        return f"is not managed by kubeaccess.x509 (no label {MANAGED_BY_LABEL}={MANAGED_BY})"
+    if fingerprint:
+        try:
+            theirs = request_of(obj).fingerprint
+        except ValueError:
+            return "carries the kubeaccess.x509 label but its request cannot be read"
+        if theirs != fingerprint:
+            return (f"carries the kubeaccess.x509 label but asks for another key ({theirs}), not ours "
+                    f"({fingerprint}): someone else made it")
+    return None
+
+
 def same_spec(obj, wanted):
     """The existing object asks for what `wanted` (a manifest) asks for; signatures may differ."""
     spec, want = obj.get("spec") or {}, wanted["spec"]

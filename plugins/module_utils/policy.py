@@ -112,6 +112,13 @@ def _key_violations(request, params):
     if minimum and bits < minimum and not unusable:
         option = "min_rsa_key_size" if description.startswith("RSA") else "min_ecdsa_key_size"
         found.append(f"{option}: the key is {description} ({bits} bits), below {minimum}")
+    return found + pin_violations(request, params)
+
+
+def pin_violations(request, params):
+    """The pins the request breaks: the key and the request that were validated. Unlike the other rules, they hold
+    even for a CSR someone else already approved: its certificate would be for a key that is not ours."""
+    found = []
     pin = params["expected_public_key_fingerprint"]
     if pin and normalize_fingerprint(pin) != request.fingerprint:
         found.append(f"expected_public_key_fingerprint: the CSR's key is {request.fingerprint}, not the pinned one")

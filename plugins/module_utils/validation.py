@@ -21,8 +21,10 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(w|d|h|m|s)")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
-def identity_name_error(option, value, allow_system=False):
-    """A user name (certificate CN) or group (O) Kubernetes can take from a certificate."""
+def identity_name_error(option, value, allow_system=False, override=", or set allow_system_names=true if this is "
+                        "really intended"):
+    """A user name (certificate CN) or group (O) Kubernetes can take from a certificate; `override` names how the
+    caller may allow a system: name (empty where nothing can)."""
     if not value or not value.strip():
         return f"{option}: must not be empty"
     if value != value.strip():
@@ -34,7 +36,7 @@ def identity_name_error(option, value, allow_system=False):
         return f"{option}: {value!r} contains control characters; use printable characters only"
     if value.startswith(SYSTEM_PREFIX) and not allow_system:
         return (f"{option}: {value!r} starts with {SYSTEM_PREFIX!r}, which Kubernetes reserves for its own "
-                "components; choose another name, or set allow_system_names=true if this is really intended")
+                f"components; choose another name{override}")
     return None
 
 

@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - kubeaccess.x509.k8s_auth_options
   - kubeaccess.x509.attributes
   - kubeaccess.x509.attributes.ACTION_GROUP
+  - kubeaccess.x509.batch
 attributes:
   check_mode:
     support: full
@@ -131,11 +132,14 @@ options:
     description:
       - Approve only if the request's public key has this SHA-256 fingerprint, as returned by
         M(kubeaccess.x509.k8s_csr_request) in RV(kubeaccess.x509.k8s_csr_request#module:public_key_fingerprint).
+      - The pin is absolute: a CSR under this name that someone else already approved or that was issued for
+        another key fails the task, naming the pin, and no certificate is written.
     type: str
   expected_request:
     description:
       - Approve only if the CSR is this PEM request (same key, subject and alternative names), so that only the
         request that was validated is approved.
+      - Absolute, like O(expected_public_key_fingerprint).
     type: str
   wait:
     description: After approving, wait for the certificate, verify it and return it.
@@ -274,10 +278,14 @@ verification:
       type: bool
 results:
   description: With O(csrs), the result of each item in order, with the keys above plus C(changed) (and C(failed)
-    and C(msg) for an item that failed).
+    and C(msg) for an item that failed); C(name) tells whose it is.
   returned: when O(csrs) is given
   type: list
   elements: dict
+failed_items:
+  description: With O(continue_on_error), how many items failed.
+  returned: when O(continue_on_error) is set and items failed
+  type: int
 """
 
 import itertools
@@ -286,13 +294,13 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
-    SharedClient, batch_argument_spec, run_batch)
+    SharedClient, batch_argument_spec, identity_of, run_batch)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import HAS_CRYPTOGRAPHY, CryptoInputError
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import writable_dir_error
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
     AUTH_ARG_SPEC, KubeError, with_conflict_retries)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import (
-    POLICY_ARG_SPEC, policy_input_errors, violations)
+    POLICY_ARG_SPEC, pin_violations, policy_input_errors, violations)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import object_name_error
 
 TOOL = "kubeaccess.x509.k8s_csr_approve"
@@ -350,6 +358,11 @@ class CsrApproval:
             obj = csr_object.wait_for_certificate(self.csrs, self.name, self.params["wait_timeout"])
             self.result["phase"] = "issued"
         if self.result["phase"] == "issued":
+            # The CSR waited for may have been replaced under its name and approved by someone else.
+            pins = pin_violations(csr_object.request_of(obj), self.params)
+            if pins:
+                raise csr_object.IssuanceError(f"CSR {self.name} was issued for what the pins do not allow, so its "
+                                               "certificate is not used (nothing written): " + "; ".join(pins))
             issued, written = csr_object.store_issued(obj, csr_object.request_of(obj), client.ca_pem(),
                                                       self.params["certificate_path"], False)
             self.result.update(issued)
@@ -392,6 +405,11 @@ class CsrApproval:
         found = self.result.get("violations") if request is None else violations(obj, self.params)
         self.result["violations"] = found
         if current in ("approved", "issued"):
+            pins = pin_violations(request, self.params) if request is not None else found
+            if pins:
+                raise Refusal(f"CSR {self.name} is already {current}, approved by someone else for what the pins do "
+                              "not allow, so its certificate is not ours and is not used (nothing written): "
+                              + "; ".join(pins))
             if found:
                 self.module.warn(f"CSR {self.name} was already approved although it breaks the policy: "
                                  + "; ".join(found))
@@ -435,7 +453,7 @@ def main():
     csrs = csr_object.reads(client, batch=module.params["csrs"] is not None)
     run_batch(module, ARGUMENT_SPEC, "csrs", lambda item: checked_approval(item, csrs),
               (Refusal, KubeError, csr_object.IssuanceError), describe=lambda params: params["name"],
-              shared=AUTH_ARG_SPEC, client=client)
+              shared=AUTH_ARG_SPEC, client=client, identity=identity_of("name"))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - kubeaccess.x509.k8s_auth_options
   - kubeaccess.x509.attributes
   - kubeaccess.x509.attributes.ACTION_GROUP
+  - kubeaccess.x509.batch
 attributes:
   check_mode:
     support: full
@@ -52,8 +53,10 @@ options:
     description:
       - V(present) makes sure a CSR for this key exists, or that a current certificate is already in
         O(certificate_path).
-      - V(absent) deletes the CSR object (only one labelled as managed by this collection, unless O(force)). Key
-        and certificate files are kept; deleting a CSR does not revoke an issued certificate.
+      - V(absent) deletes the CSR object, only one of ours (unless O(force)): labelled as managed by this collection
+        and, when the key is known (O(private_key_path), O(csr_path), O(csr_content), or the certificate in
+        O(certificate_path) when neither is given), made for that key. Key and certificate files are kept; deleting
+        a CSR does not revoke an issued certificate.
     type: str
     choices: [present, absent]
     default: present
@@ -152,9 +155,21 @@ options:
     default: {}
   force:
     description:
-      - Replace a CSR of the same name that is not managed by this collection, or one that was denied or failed.
+      - Replace a CSR of the same name that is not ours, or one that was denied or failed. A CSR is ours when it
+        carries the label C(app.kubernetes.io/managed-by=kubeaccess.x509) and its request is for our key (the key
+        in O(private_key_path), or the request given); a labelled CSR for another key is someone else's.
     type: bool
     default: false
+  delete_stale_pending:
+    description:
+      - Also delete the CSR of ours under this key's name that is still pending while the certificate in
+        O(certificate_path) is current, so that a request the policy refused (or that nobody approved) does not stay
+        on the cluster, where it could still be approved. RV(action) is then V(delete_stale) and RV(stale) says
+        what was deleted.
+      - Costs one read of the CSRs even when every certificate is current (one LIST for a batch).
+    type: bool
+    default: false
+    version_added: 0.1.0
   submit:
     description:
       - V(false) makes the key (written at once, mode 0600) and the request on the host the module runs on, returns
@@ -318,15 +333,30 @@ verification:
       description: Signed by the CA the connection trusts; null when that CA is not known.
       type: bool
 action:
-  description: What was done, V(none), V(create), V(recreate), V(reuse) or V(delete).
+  description: What was done, V(none), V(create), V(recreate), V(reuse), V(delete) or V(delete_stale).
   returned: always
   type: str
+phase_before:
+  description: With O(state=absent), the phase of the CSR that was deleted.
+  returned: when a CSR was deleted
+  type: str
+  sample: issued
+stale:
+  description: With O(delete_stale_pending), the stale pending CSR that was deleted, and why it was stale.
+  returned: when a stale CSR was deleted
+  type: str
+  sample: CSR rahul-3f2a... was pending (asking for 604800 s) while the certificate is current; deleted
 results:
-  description: With O(requests), the result of each item in order, with the keys above plus C(changed) (and
-    C(failed) and C(msg) for an item that failed).
+  description:
+    - With O(requests), the result of each item in order, with the keys above plus C(changed) (and C(failed) and
+      C(msg) for an item that failed), and the item's C(user) and C(private_key_path), which tell whose it is.
   returned: when O(requests) is given
   type: list
   elements: dict
+failed_items:
+  description: With O(continue_on_error), how many items failed.
+  returned: when O(continue_on_error) is set and items failed
+  type: int
 """
 
 import os
@@ -335,7 +365,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
-    SharedClient, batch_argument_spec, run_batch)
+    SharedClient, batch_argument_spec, identity_of, run_batch)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (
     HAS_CRYPTOGRAPHY, Certificate, CryptoInputError, Request, build_csr_pem, generate_private_key,
     load_private_key, private_key_pem, unusable_key_reason)
@@ -371,6 +401,7 @@ ARGUMENT_SPEC = dict(
     labels=dict(type="dict", default={}),
     annotations=dict(type="dict", default={}),
     force=dict(type="bool", default=False),
+    delete_stale_pending=dict(type="bool", default=False),
     submit=dict(type="bool", default=True),
     wait=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=120),
@@ -407,9 +438,10 @@ class CsrRequest:
         if params["private_key_path"] and not params["user"] and params["state"] == "present":
             errors.append("user: required with private_key_path; it becomes the certificate's CN")
         if params["state"] == "absent" and not (params["name"] or params["csr_path"] or params["csr_content"]
-                                                or (params["user"] and params["private_key_path"])):
-            errors.append("name: required for state=absent (or user and private_key_path, or the request, that "
-                          "the default name is derived from)")
+                                                or (params["user"] and params["private_key_path"])
+                                                or params["certificate_path"]):
+            errors.append("name: required for state=absent (or user and private_key_path, the request, or "
+                          "certificate_path, that the default name is derived from)")
         if params["user"] is not None:
             errors.append(identity_name_error("user", params["user"], params["allow_system_names"]))
         for group in params["groups"] or []:
@@ -500,15 +532,18 @@ class CsrRequest:
         return csr_object.default_name(self.user, self.request.fingerprint) if self.request else ""
 
     # -- the local certificate -------------------------------------------------------------------------------
-    def current_certificate(self):
-        """The certificate in certificate_path when it is for this key, user and groups and not due for renewal."""
+    def stored_certificate(self):
         path = self.params["certificate_path"]
         data = read_file(path) if path else None
-        if not data or self.request is None:
-            return None
         try:
-            cert = Certificate(data)
+            return Certificate(data) if data else None
         except CryptoInputError:
+            return None
+
+    def current_certificate(self):
+        """The certificate in certificate_path when it is for this key, user and groups and not due for renewal."""
+        cert = self.stored_certificate() if self.request is not None else None
+        if cert is None:
             return None
         if (cert.fingerprint != self.request.fingerprint or cert.common_name != self.user
                 or sorted(cert.organizations) != sorted(self.groups or [])):
@@ -544,6 +579,8 @@ class CsrRequest:
         if cert is not None:
             self.result.update(cert.describe(), name=self.name, phase="issued", action="none",
                                certificate=cert.pem.decode())
+            if self.params["delete_stale_pending"] and self.params["submit"]:
+                self.delete_stale_pending()
             return
         if not self.params["submit"]:
             self.result.update(name=self.name, phase="unsubmitted", action="none")
@@ -570,6 +607,28 @@ class CsrRequest:
         if self.result["phase"] == "issued":
             self.store_certificate(client, obj)
 
+    def delete_stale_pending(self):
+        """Our pending CSR for this key, while the certificate is current: nothing will use it, and an approval
+        would issue a certificate nobody asked for any more (a refused renewal, say)."""
+        existing = self.csrs.get(self.name)
+        if existing is None or csr_object.phase(existing) != "pending" \
+                or csr_object.foreign_reason(existing, self.request.fingerprint):
+            return
+        self.result.update(changed=True, action="delete_stale", stale=(
+            f"CSR {self.name} was pending (asking for {existing['spec'].get('expirationSeconds')} s) while the "
+            "certificate is current; deleted"))
+        self.set_diff(existing, None)
+        if not self.module.check_mode:
+            self.delete(existing)
+
+    def delete(self, existing):
+        # The uid precondition keeps us from deleting an object someone recreated in between.
+        self.module.client().request("DELETE", csr_object.path(self.name),
+                                     body={"kind": "DeleteOptions", "apiVersion": "v1",
+                                           "preconditions": {"uid": existing["metadata"]["uid"]}},
+                                     expect=(200, 202, 404))
+        self.csrs.remember(self.name, None)
+
     def manifest(self):
         params = self.params
         annotations = dict(params["annotations"], **{csr_object.USER_ANNOTATION: self.user})
@@ -589,24 +648,20 @@ class CsrRequest:
             Certificate(csr_object.certificate_pem(existing)))
         if same and phase not in ("denied", "failed") and not stale:
             return "reuse"
-        if not csr_object.is_managed(existing) and not self.params["force"]:
-            raise InputError(f"name: a CSR named {name} exists and is not managed by kubeaccess.x509 (no label "
-                             f"{csr_object.MANAGED_BY_LABEL}={csr_object.MANAGED_BY}); choose another name, or set "
-                             "force=true to replace it")
-        if same and phase in ("denied", "failed") and not self.params["force"]:
-            entry = csr_object.condition(existing, phase.capitalize())
-            raise InputError(f"CSR {name} for this key was {phase}, {csr_object.describe_condition(entry)}. Fix what "
-                             "was refused, then run again with force=true to submit it again")
+        if not self.params["force"]:
+            foreign = csr_object.foreign_reason(existing, self.request.fingerprint)
+            if foreign:
+                raise InputError(f"name: a CSR named {name} exists and {foreign}; it is not replaced. Check who "
+                                 f"made it, then delete it (kubectl delete csr {name}) and run again")
+            if same and phase in ("denied", "failed"):
+                entry = csr_object.condition(existing, phase.capitalize())
+                raise InputError(f"CSR {name} for this key was {phase}, {csr_object.describe_condition(entry)}. Fix "
+                                 f"what was refused, then delete it (kubectl delete csr {name}) to submit it again")
         return "recreate"
 
     def submit(self, client, existing, wanted):
         if existing is not None:
-            # The uid precondition keeps us from deleting an object someone recreated in between.
-            client.request("DELETE", csr_object.path(self.name),
-                           body={"kind": "DeleteOptions", "apiVersion": "v1",
-                                 "preconditions": {"uid": existing["metadata"]["uid"]}},
-                           expect=(200, 202, 404))
-            self.csrs.remember(self.name, None)
+            self.delete(existing)
         try:
             created = client.request("POST", csr_object.CSR_API, body=wanted, expect=(201,))
         except ApiError as exc:
@@ -649,7 +704,12 @@ class CsrRequest:
 
     # -- state=absent -----------------------------------------------------------------------------------------
     def absent(self):
-        name = self.name
+        name, fingerprint = self.name, self.request.fingerprint if self.request else None
+        if not name and self.params["certificate_path"]:
+            # No key and no request: the certificate names the CSR of its key (a key on the user's own machine).
+            cert = self.stored_certificate()
+            if cert is not None:
+                name, fingerprint = csr_object.default_name(cert.common_name, cert.fingerprint), cert.fingerprint
         self.result.update(name=name, phase="absent", action="none")
         if not name:
             # The key is gone, so no CSR of it can be named (offboarding a user whose files were removed).
@@ -657,13 +717,13 @@ class CsrRequest:
         existing = self.csrs.get(name)
         if existing is None:
             return
-        if not csr_object.is_managed(existing) and not self.params["force"]:
-            raise InputError(f"name: CSR {name} is not managed by kubeaccess.x509; set force=true to delete it")
-        self.result.update(changed=True, action="delete")
+        foreign = csr_object.foreign_reason(existing, fingerprint)
+        if foreign and not self.params["force"]:
+            raise InputError(f"name: CSR {name} {foreign}; it is not deleted")
+        self.result.update(changed=True, action="delete", phase_before=csr_object.phase(existing))
         self.set_diff(existing, None)
         if not self.module.check_mode:
-            self.module.client().request("DELETE", csr_object.path(name), expect=(200, 202, 404))
-            self.csrs.remember(name, None)
+            self.delete(existing)
 
 
 def _visible(obj):
@@ -693,7 +753,7 @@ def main():
     run_batch(module, ARGUMENT_SPEC, "requests", lambda item: checked_request(item, csrs),
               (InputError, KubeError, csr_object.IssuanceError),
               describe=lambda params: params["user"] or params["name"] or "request", shared=AUTH_ARG_SPEC,
-              client=client)
+              client=client, identity=identity_of("user", "private_key_path"))
 
 
 if __name__ == "__main__":

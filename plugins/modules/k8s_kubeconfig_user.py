@@ -23,12 +23,14 @@ description:
     so that concurrent runs merging into one file lose nothing. It is not written at all when its content would
     not change. A file that is not a kubeconfig is never overwritten.
   - With O(verify), the API server is asked who the new credentials are, and the task fails unless it sees the
-    user and the expected groups.
+    user and the expected groups; this is asked before the file is written, so that a kubeconfig that fails
+    verification is not written (or not changed), and the next run checks it again.
   - O(users) takes a list of users in one task, which is much faster than a loop.
 extends_documentation_fragment:
   - kubeaccess.x509.k8s_auth_options
   - kubeaccess.x509.attributes
   - kubeaccess.x509.attributes.ACTION_GROUP
+  - kubeaccess.x509.batch
   - ansible.builtin.files
 attributes:
   check_mode:
@@ -143,8 +145,8 @@ options:
       - Asks a C(SelfSubjectReview) (C(authentication.k8s.io/v1), else C(v1beta1)). On servers with neither, a
         C(SelfSubjectAccessReview) that the server accepts (201) proves that it authenticates the credentials,
         and the certificate's subject supplies the user name and groups.
-      - Verification never changes files. When it fails after the file was written, the task fails and still
-        reports the change.
+      - The check comes before the write: an entry whose credentials fail it is not written (the file keeps what
+        it had), the item fails, and the other items of the file are written.
     type: bool
     default: false
   verify_only_if_changed:
@@ -343,10 +345,14 @@ verified:
       sample: [{"check": "list pods in dev", "allowed": true}]
 results:
   description: With O(users), the result of each item in order, with the keys above plus C(changed) (and
-    C(failed) and C(msg) for an item that failed).
+    C(failed) and C(msg) for an item that failed), and the item's C(user) and C(path), which tell whose it is.
   returned: when O(users) is given
   type: list
   elements: dict
+failed_items:
+  description: With O(continue_on_error), how many items failed.
+  returned: when O(continue_on_error) is set and items failed
+  type: int
 """
 
 import concurrent.futures
@@ -355,7 +361,8 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import batch_argument_spec, run_batch
+from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
+    batch_argument_spec, identity_of, run_batch)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (
     HAS_CRYPTOGRAPHY, Certificate, CryptoInputError, load_private_key, public_key_fingerprint)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, writable_dir_error
@@ -468,6 +475,7 @@ class FileGroup:
         self.file = KubeconfigFile(path)
         self.members = []
         self.done = False
+        self.committed = False
         self.refusal = None
 
     def precheck(self, state):
@@ -484,15 +492,38 @@ class FileGroup:
         if self.refusal:
             raise InputError(self.refusal)
 
-    def process(self):
+    def stage(self):
+        """Prepare every member and work out its change without writing; start the checks of the new credentials
+        of the members that need them, which run while the other files are staged."""
         self.done = True
-        ready = []
         for member in self.members:
             try:
                 member.prepare()
-                ready.append(member)
             except ERRORS as exc:
                 member.error = exc
+        ready = [member for member in self.members if member.error is None]
+        try:
+            config = self.file.read()
+            for member in ready:
+                config = member.change(config)
+        except KubeconfigError as exc:
+            for member in ready:
+                member.error = exc
+            return
+        for member in ready:
+            member.start_verification()
+
+    def commit(self):
+        """Write the changes of the members whose credentials passed (all of them when none was checked)."""
+        if self.committed:
+            return
+        self.committed = True
+        for member in self.members:
+            member.end_verification()
+        ready = [member for member in self.members if member.error is None]
+        for member in self.members:
+            if member.error is not None:
+                member.result["changed"] = False
         if not ready:
             return
         # Removing from a file that does not exist changes nothing, and must not even create its directory.
@@ -686,16 +717,24 @@ class KubeconfigUser:
     # -- done -----------------------------------------------------------------------------------------------
     def run(self):
         if not self.group.done:
-            self.group.process()
+            self.group.stage()
+
+    def finish(self):
+        self.group.commit()
         if self.error is not None:
             raise self.error
+
+    def start_verification(self):
         if self.params["verify"] and self.params["state"] == "present" and (
                 self.result.get("changed") or not self.params["verify_only_if_changed"]):
             self.verification = self.task.verifier().submit(self.verify)
 
-    def finish(self):
+    def end_verification(self):
         if self.verification is not None:
-            self.verification.result()
+            try:
+                self.verification.result()
+            except ERRORS as exc:
+                self.error = exc
 
     def prepare(self):
         """The entries' bodies; the ConfigMap CA is read here, once per task."""
@@ -856,7 +895,8 @@ def main():
         module.fail_json(msg=missing_required_lib("cryptography"))
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
-    run_batch(module, MODULE_SPEC, LIST_OPTION, Task(module).runner, ERRORS, describe, shared=AUTH_ARG_SPEC)
+    run_batch(module, MODULE_SPEC, LIST_OPTION, Task(module).runner, ERRORS, describe, shared=AUTH_ARG_SPEC,
+              identity=identity_of("user", "path"))
 
 
 if __name__ == "__main__":

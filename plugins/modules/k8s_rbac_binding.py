@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - kubeaccess.x509.k8s_auth_options
   - kubeaccess.x509.attributes
   - kubeaccess.x509.attributes.ACTION_GROUP
+  - kubeaccess.x509.batch
 attributes:
   check_mode:
     support: full
@@ -310,11 +311,6 @@ diff:
     - In the batch form, a list with one entry per item and per pruned object.
   returned: in diff mode
   type: dict
-results:
-  description: One result per item of O(bindings), in order, each with the keys of the single form.
-  returned: batch form
-  type: list
-  elements: dict
 pruned:
   description: Objects O(prune) deleted (or would delete, in check mode).
   returned: batch form
@@ -330,7 +326,20 @@ pruned:
     name:
       description: Name of the object.
       type: str
-  sample: [{kind: RoleBinding, namespace: staging, name: rahul-view}]
+    subjects:
+      description: For a binding, the subjects it had (C(kind) and C(name)), who lost what it granted.
+      type: list
+      elements: dict
+  sample: [{kind: RoleBinding, namespace: staging, name: rahul-view, subjects: [{kind: User, name: rahul}]}]
+results:
+  description: One result per item of O(bindings), in order, each with the keys of the single form.
+  returned: batch form
+  type: list
+  elements: dict
+failed_items:
+  description: With O(continue_on_error), how many items failed.
+  returned: when O(continue_on_error) is set and items failed
+  type: int
 """
 
 import itertools
@@ -340,7 +349,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import rbac
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
-    SharedClient, batch_argument_spec, run_batch)
+    SharedClient, batch_argument_spec, identity_of, run_batch)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import (
     MANAGED_BY, MANAGED_BY_LABEL, is_managed)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
@@ -684,7 +693,10 @@ def prune(module, cluster, listed):
             if not module.check_mode:
                 cluster.client.request("DELETE", rbac.object_path(kind, namespace, name),
                                        body=rbac.delete_options(obj), expect=(200, 202, 404))
-            pruned.append({"kind": kind, "namespace": namespace, "name": name})
+            entry = {"kind": kind, "namespace": namespace, "name": name}
+            if part == "binding":
+                entry["subjects"] = [{"kind": s.get("kind"), "name": s.get("name")} for s in obj.get("subjects") or []]
+            pruned.append(entry)
             diffs.append({"before": {part: view(kind, obj)}, "after": {part: None},
                           "before_header": f"{rbac.describe(kind, namespace, name)} (pruned: no longer listed)"})
     return pruned, diffs
@@ -707,7 +719,8 @@ def main():
     client = SharedClient(params)
     cluster = Cluster(batch, client)
     run_batch(module, MODULE_SPEC, LIST_OPTION, lambda item: BindingItem(item, cluster, params["labels"]),
-              (InputError, KubeError), describe_item, shared=SHARED, conclude=pruning(module, cluster), client=client)
+              (InputError, KubeError), describe_item, shared=SHARED, conclude=pruning(module, cluster), client=client,
+              identity=identity_of("name", "namespace"))
 
 
 if __name__ == "__main__":
