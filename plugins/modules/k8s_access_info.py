@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# Copyright (c) kubeaccess.x509 contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: k8s_access_info
+short_description: What a cluster holds for users and groups, whoever made it - the bindings that grant them, their CSRs
+version_added: 0.1.0
+author:
+  - kubeaccess maintainers (@kubeaccess)
+description:
+  - Lists every RoleBinding and ClusterRoleBinding of the cluster that names one of O(users) or O(groups) as a subject,
+    ours or not, with the role it grants; and every CertificateSigningRequest whose request is for one of O(users)
+    (its subject CN), with its phase and whether this collection made it.
+  - A certificate cannot be revoked, so this is what still gives an identity access, for example in an offboarding
+    report, which must name the bindings somebody made by hand as well as the collection's.
+  - Read-only; three LIST requests (RoleBindings of all namespaces, ClusterRoleBindings, CSRs). It needs
+    C(list) on those.
+extends_documentation_fragment:
+  - kubeaccess.x509.k8s_auth_options
+  - kubeaccess.x509.attributes
+  - kubeaccess.x509.attributes.ACTION_GROUP
+  - kubeaccess.x509.attributes.INFO_MODULE
+options:
+  users:
+    description: Kubernetes user names (certificate CNs).
+    type: list
+    elements: str
+    default: []
+  groups:
+    description: Kubernetes groups (certificate O fields).
+    type: list
+    elements: str
+    default: []
+seealso:
+  - module: kubeaccess.x509.k8s_rbac_binding
+requirements:
+  - cryptography >= 42.0.0
+"""
+
+EXAMPLES = r"""
+- name: What still grants rahul, or the groups of his certificate, something
+  kubeaccess.x509.k8s_access_info:
+    kubeconfig: ~/.kube/admin.conf
+    users: [rahul]
+    groups: [developers]
+  register: rahul_access
+
+- name: Show the bindings
+  ansible.builtin.debug:
+    msg: "{{ rahul_access.bindings | map(attribute='description') }}"
+"""
+
+RETURN = r"""
+bindings:
+  description: The bindings that name one of O(users) or O(groups), sorted by kind, namespace and name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: V(RoleBinding) or V(ClusterRoleBinding).
+      type: str
+    namespace:
+      description: Namespace of a RoleBinding; null for a ClusterRoleBinding.
+      type: str
+    name:
+      description: Name of the binding.
+      type: str
+    role_ref:
+      description: The role it grants, C(kind) and C(name).
+      type: dict
+    subjects:
+      description: Its subjects among O(users) and O(groups), as C({kind, name}).
+      type: list
+      elements: dict
+    managed_by:
+      description: Its C(app.kubernetes.io/managed-by) label (V(kubeaccess.x509) for the collection's), or null.
+      type: str
+    inventory:
+      description: Its C(kubeaccess.x509/inventory) label, or null.
+      type: str
+    description:
+      description: One line for a report.
+      type: str
+      sample: RoleBinding dev/kubeaccess-group-developers-edit grants ClusterRole edit in dev (to Group developers)
+  sample:
+    - kind: RoleBinding
+      namespace: dev
+      name: kubeaccess-group-developers-edit
+      role_ref: {kind: ClusterRole, name: edit}
+      subjects: [{kind: Group, name: developers}]
+      managed_by: kubeaccess.x509
+      inventory: default
+csrs:
+  description: The CSRs whose request's subject CN is one of O(users), sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the CSR object.
+      type: str
+    user:
+      description: The request's CN.
+      type: str
+    groups:
+      description: The request's O fields.
+      type: list
+      elements: str
+    phase:
+      description: V(pending), V(approved), V(issued), V(denied) or V(failed).
+      type: str
+    public_key_fingerprint:
+      description: SHA-256 of the request's public key.
+      type: str
+    managed_by:
+      description: Its C(app.kubernetes.io/managed-by) label, or null.
+      type: str
+    inventory:
+      description: Its C(kubeaccess.x509/inventory) label, or null.
+      type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object, rbac
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import HAS_CRYPTOGRAPHY, CryptoInputError
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, KubeClient, KubeError
+
+INVENTORY_LABEL = "kubeaccess.x509/inventory"
+ARGUMENT_SPEC = dict(AUTH_ARG_SPEC, users=dict(type="list", elements="str", default=[]),
+                     groups=dict(type="list", elements="str", default=[]))
+
+
+def bindings_of(listing, kind, wanted):
+    """The bindings of `listing` with a subject in `wanted` ({(kind, name)})."""
+    found = []
+    for obj in listing.get("items") or []:
+        subjects = [{"kind": s.get("kind"), "name": s.get("name")} for s in obj.get("subjects") or []
+                    if (s.get("kind"), s.get("name")) in wanted]
+        if not subjects:
+            continue
+        metadata, ref = obj["metadata"], obj.get("roleRef") or {}
+        labels = metadata.get("labels") or {}
+        namespace = metadata.get("namespace")
+        found.append({
+            "kind": kind, "namespace": namespace, "name": metadata["name"],
+            "role_ref": {"kind": ref.get("kind"), "name": ref.get("name")}, "subjects": subjects,
+            "managed_by": labels.get(csr_object.MANAGED_BY_LABEL), "inventory": labels.get(INVENTORY_LABEL),
+            "description": (f"{rbac.describe(kind, namespace, metadata['name'])} grants {ref.get('kind')} "
+                            f"{ref.get('name')} {'in ' + namespace if namespace else 'cluster-wide'} (to "
+                            + ", ".join(f"{s['kind']} {s['name']}" for s in subjects) + ")"),
+        })
+    return found
+
+
+def csrs_of(listing, users):
+    found = []
+    for obj in listing.get("items") or []:
+        try:
+            request = csr_object.request_of(obj)
+        except (CryptoInputError, ValueError, KeyError):
+            continue
+        if request.common_name not in users:
+            continue
+        labels = obj["metadata"].get("labels") or {}
+        found.append({"name": obj["metadata"]["name"], "user": request.common_name,
+                      "groups": request.organizations, "phase": csr_object.phase(obj),
+                      "public_key_fingerprint": request.fingerprint,
+                      "managed_by": labels.get(csr_object.MANAGED_BY_LABEL), "inventory": labels.get(INVENTORY_LABEL)})
+    return sorted(found, key=lambda csr: csr["name"])
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"))
+    users, groups = module.params["users"], module.params["groups"]
+    wanted = {("User", name) for name in users} | {("Group", name) for name in groups}
+    try:
+        client = KubeClient(module.params)
+        bindings = []
+        for kind in ("ClusterRoleBinding", "RoleBinding"):
+            bindings += bindings_of(client.request("GET", rbac.collection_path(kind)), kind, wanted)
+        csrs = csrs_of(client.request("GET", csr_object.CSR_API), set(users)) if users else []
+    except KubeError as exc:
+        module.fail_json(msg=str(exc))
+    bindings.sort(key=lambda b: (b["kind"], b["namespace"] or "", b["name"]))
+    module.exit_json(changed=False, bindings=bindings, csrs=csrs)
+
+
+if __name__ == "__main__":
+    main()
