@@ -1,23 +1,24 @@
 # Copyright (c) kubeaccess.x509 contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The inventory model of the user_access role, turned into work for the batch modules.
+"""The inventory model of the user_access role, turned into the work of the batch modules (inventory -> plan).
 
 Users are inventory hosts; their `user_access_*` variables say who they are and what they get. This runs on the
-controller (as the `access_plan` filter) in one pass over all users, so that a bad inventory is reported whole,
-naming the inventory key to fix, before anything is changed; and so that each step of the role is one module call
-for all users instead of one per user.
+controller (as the `access_plan` filter) in one pass over all users, so that each step of the role is one module call
+per cluster for all users instead of one per user. Every problem names the inventory key to fix, before anything is
+changed. A problem in a user's own entry refuses that user only (the others of the run go on, and the user's host
+fails with it); a problem in what users share (a cluster's description, a group's grants, a direct grant, which
+makes bindings) stops the run. What the steps return is read by access_results.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import posixpath
 import re
 
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import KEY_TYPES, RSA_SIZES, Certificate
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import default_name
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import KEY_TYPES, RSA_SIZES
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import CLIENT_SIGNER
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, writable_dir_error
 from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import KubeconfigError, admin_connection, parse
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import POLICY_ARG_SPEC
@@ -28,6 +29,11 @@ MANAGED_LABEL = "kubeaccess.x509/inventory"
 GRANT_KEYS = ("cluster_role", "role", "namespace", "clusters", "rules")
 EXPECT_KEYS = ("verb", "resource", "namespace", "group", "subresource", "name", "allowed", "clusters")
 CLUSTER_KEYS = ("kubeconfig", "context", "server", "ca_source", "ca_file", "approval", "policy")
+# Policy options the role sets itself for every request: the user's name, groups and key.
+POLICY_SET_BY_THE_ROLE = ("expected_user", "allow_any_user", "expected_public_key_fingerprint", "expected_request")
+# What the role's requests carry (k8s_csr_request's defaults).
+REQUESTED_USAGES = ("client auth",)
+ECDSA_BITS = 256
 MIN_LIFETIME = 600
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 FORCE_RENEWAL_WINDOW = "36500d"
@@ -95,8 +101,56 @@ def check_clusters(clusters, report):
         unknown = sorted(set(policy) - set(POLICY_ARG_SPEC))
         if unknown:
             report.error(f"{where}.policy", f"unknown options {unknown}; known: {sorted(POLICY_ARG_SPEC)}")
+        policy = {key: value for key, value in policy.items() if key in POLICY_ARG_SPEC}
+        for text in cluster_policy_errors(policy):
+            report.error(f"{where}.policy", text)
         checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=policy)
     return checked
+
+
+def policy_value(policy, option):
+    return policy[option] if policy.get(option) is not None else POLICY_ARG_SPEC[option].get("default")
+
+
+def cluster_policy_errors(policy):
+    """What in a cluster's policy no request of the role could ever pass, or the role sets itself."""
+    errors = [f"{option}: the role sets it for every request (the user's name, groups and key); remove it"
+              for option in POLICY_SET_BY_THE_ROLE if option in policy]
+    signers = policy_value(policy, "allowed_signers")
+    if CLIENT_SIGNER not in signers:
+        errors.append(f"allowed_signers: {signers} does not include {CLIENT_SIGNER}, the signer of the role's "
+                      "requests; add it")
+    usages = policy_value(policy, "allowed_usages")
+    missing = [usage for usage in REQUESTED_USAGES if usage not in usages]
+    if missing:
+        errors.append(f"allowed_usages: {usages} does not include {missing}, which the role's requests carry; add it")
+    return errors
+
+
+def user_policy_errors(cluster, policy, lifetime, groups, key):
+    """Each user's own settings against the cluster's approval policy, naming the user's key and the policy's."""
+    where = f"user_access_clusters.{cluster}.policy"
+    errors = []
+    maximum = policy_value(policy, "max_expiration_seconds")
+    if lifetime is not None and lifetime > maximum:
+        errors.append(f"user_access_lifetime: {lifetime} s is more than {where}.max_expiration_seconds ({maximum} s); "
+                      "shorten the user's lifetime or raise the policy's maximum")
+    allowed = policy.get("allowed_groups")
+    if allowed is not None:
+        extra = [group for group in groups if group not in allowed]
+        if extra:
+            errors.append(f"user_access_groups: {extra} are not in {where}.allowed_groups {allowed}; remove them "
+                          "from the user or allow them in the policy")
+    forbidden = [group for group in groups if group in policy_value(policy, "forbidden_groups")]
+    if forbidden:
+        errors.append(f"user_access_groups: {forbidden} are in {where}.forbidden_groups; remove them from the user")
+    if key.get("private_key_type") == "rsa" and key["private_key_size"] < policy_value(policy, "min_rsa_key_size"):
+        errors.append(f"user_access_key_size: {key['private_key_size']} bits is below {where}.min_rsa_key_size "
+                      f"({policy_value(policy, 'min_rsa_key_size')}); give a larger size")
+    if key.get("private_key_type") == "ecdsa" and ECDSA_BITS < policy_value(policy, "min_ecdsa_key_size"):
+        errors.append(f"user_access_key_type: ecdsa (P-256, {ECDSA_BITS} bits) is below "
+                      f"{where}.min_ecdsa_key_size ({policy_value(policy, 'min_ecdsa_key_size')}); use rsa")
+    return errors
 
 
 def check_grants(grants, where, clusters, report):
@@ -155,50 +209,93 @@ def binding_item(role_kind, role_name, namespace, subject_kind, subject_name, ru
     return scope, item
 
 
-def plan(users, clusters, group_grants, settings):
-    """Everything the role does for `users` (dict host -> its vars), or the errors in the inventory.
+def plan(users, run_hosts, settings, per_user):
+    """Everything the role does for the users of the run, or why it cannot.
 
-    `settings` holds the role-level values: base_dir, lifetime, renew_before, key_type, inventory (the label
-    value that marks what this inventory owns) and play_hosts (who this run works on; bindings always come from
-    all users, so that a run limited to one user never prunes the others' bindings).
+    `users`: host -> that user's own variables (every user of the inventory: bindings come from all of them, so that
+    a run limited to one user never prunes the others' access); `run_hosts`: the users this run works on;
+    `settings`: the role-wide options (access_settings), `per_user`: host -> the user's per-user options.
+
+    Returns `errors` (what users share is wrong: nothing may be done), `warnings` (entries of users outside the run
+    that would be refused), `hosts` (each user of the run: user name, and the `errors` that refuse that user alone),
+    `users` and `remote_users` (the work entries of the users of the run who are not refused), `requests` (cluster ->
+    the k8s_csr_request items of `users`), `host_requests` (host -> the k8s_csr_request items made on the machine
+    of a user of `remote_users`), `bindings` (cluster -> the k8s_rbac_binding items) and `endpoints`.
     """
-    report = PlanInput()
-    clusters = check_clusters(clusters, report)
+    shared = PlanInput()
+    clusters = check_clusters(settings["clusters"], shared)
+    grants_by_group = check_group_grants(settings["group_grants"], clusters, shared)
+    bindings = {name: {} for name in clusters}
+    entries, refusals = {}, {}
+    for host, variables in users.items():
+        own = PlanInput()
+        entries[host] = list(user_entries(host, variables, clusters, grants_by_group, settings, per_user[host], own))
+        refusals[host] = own.errors
+        for grant in check_grants(variables.get("user_access_grants") or [], f"{host}: user_access_grants",
+                                  clusters, shared):
+            add_binding(bindings, grant, "User", user_name(host, variables), settings["inventory"], shared)
+    for group, grants in grants_by_group.items():
+        for grant in grants:
+            add_binding(bindings, grant, "Group", group, settings["inventory"], shared)
+    for host, text in shared_identities(entries):
+        refusals[host].append(text)
+    work = {"hosts": {}, "users": [], "remote_users": [], "warnings": []}
+    for host in users:
+        if host not in run_hosts:
+            work["warnings"] += [f"{host} (not in this run): {text}" for text in refusals[host]]
+            continue
+        work["hosts"][host] = {"user": user_name(host, users[host]), "errors": refusals[host]}
+        if not refusals[host]:
+            for entry in entries[host]:
+                work["remote_users" if "on_host" in entry else "users"].append(entry)
+    endpoints = cluster_endpoints(clusters, sorted({e["cluster"] for e in work["remote_users"]}), shared)
+    requests = {name: [entry["request"] for entry in work["users"] if entry["cluster"] == name] for name in clusters}
+    host_requests = {}
+    for entry in work["remote_users"]:
+        host_requests.setdefault(entry["host"], []).append(entry["on_host"]["request"])
+    return dict(work, errors=shared.errors, endpoints=endpoints, requests=requests, host_requests=host_requests,
+                bindings={name: list(items.values()) for name, items in bindings.items()})
+
+
+def check_group_grants(group_grants, clusters, report):
     grants_by_group = {}
     if not isinstance(group_grants, dict):
         report.error("user_access_group_grants", "must map each Kubernetes group to its grants")
-        group_grants = {}
+        return grants_by_group
     for group, grants in group_grants.items():
         group = str(group)
-        error = identity_name_error(f"user_access_group_grants.{group}", str(group))
+        error = identity_name_error(f"user_access_group_grants.{group}", group, override="")
         if error:
             report.error("user_access_group_grants", error)
         grants_by_group[group] = check_grants(grants, f"user_access_group_grants.{group}", clusters, report)
         if not grants:
             report.error(f"user_access_group_grants.{group}", "has no grants; give it at least one (e.g. "
                          "[{cluster_role: view, namespace: dev}]) or remove the group")
-    bindings = {name: {} for name in clusters}
-    work = {"users": [], "remote_users": []}
+    return grants_by_group
+
+
+def user_name(host, variables):
+    return str(variables.get("user_access_name") or host)
+
+
+def shared_identities(entries):
+    """(host, error) for users who would share a Kubernetes identity on a cluster, or a file on the controller:
+    each of them is refused, naming the other."""
     owners = {}
-    for host, variables in users.items():
-        for entry in user_entries(host, variables, clusters, grants_by_group, settings, report):
+    for host, host_entries in entries.items():
+        for entry in host_entries:
+            owners.setdefault(("name", entry["cluster"], entry["user"]), set()).add(host)
             for path in controller_paths(entry):
-                owner = owners.setdefault(path, host)
-                if owner != host:
-                    report.error(host, f"its file {path} is also {owner}'s; give one of them its own "
-                                 "user_access_key_dir or user_access_kubeconfig_path")
-            if host in settings["play_hosts"]:
-                work["remote_users" if "on_host" in entry else "users"].append(entry)
-        for grant in check_grants(variables.get("user_access_grants") or [], f"{host}: user_access_grants",
-                                  clusters, report):
-            add_binding(bindings, grant, "User", str(variables.get("user_access_name") or host), settings["inventory"],
-                        report)
-    for group, grants in grants_by_group.items():
-        for grant in grants:
-            add_binding(bindings, grant, "Group", group, settings["inventory"], report)
-    endpoints = cluster_endpoints(clusters, sorted({e["cluster"] for e in work["remote_users"]}), report)
-    return {"errors": report.errors, **work, "endpoints": endpoints,
-            "bindings": {name: list(items.values()) for name, items in bindings.items()}}
+                owners.setdefault(("path", path), set()).add(host)
+    for key, hosts in owners.items():
+        for host in sorted(hosts) if len(hosts) > 1 else ():
+            others = ", ".join(sorted(hosts - {host}))
+            if key[0] == "name":
+                yield host, (f"user_access_name: {key[2]!r} on cluster {key[1]} is also the user name of {others}; "
+                             "two users cannot share one Kubernetes identity: give each its own user_access_name")
+            else:
+                yield host, (f"its file {key[1]} is also {others}'s; give each user its own user_access_key_dir "
+                             "or user_access_kubeconfig_path")
 
 
 def cluster_endpoints(clusters, names, report):
@@ -255,37 +352,47 @@ def add_binding(bindings, grant, subject_kind, subject_name, inventory, report):
                          "content; make the two grants identical or rename one")
 
 
-def user_entries(host, variables, clusters, grants_by_group, settings, report):
-    """One work entry per cluster the user is on."""
-    where = f"{host}"
-    user = str(variables.get("user_access_name") or host)
-    error = identity_name_error("user_access_name", user)
+def user_identity(host, variables, grants_by_group, settings, report):
+    """The user's name and groups (certificate CN and O), checked."""
+    user = user_name(host, variables)
+    # The role never asks for a system: name (no approval policy passes one), so no override is offered.
+    error = identity_name_error("user_access_name", user, override="")
     if error:
-        report.error(where, error + (" (the inventory host name is the user name unless user_access_name is set)"
-                                     if not variables.get("user_access_name") else ""))
+        report.error(host, error + (
+            " (the inventory host name is the user name unless user_access_name is set)"
+            if not variables.get("user_access_name") else ""))
     groups = variables.get("user_access_groups")
     if groups is None:
         groups = []
     if not isinstance(groups, list):
-        report.error(where, "user_access_groups: must be a list of Kubernetes groups, e.g. [developers]")
+        report.error(host, "user_access_groups: must be a list of Kubernetes groups, e.g. [developers]")
         groups = []
     groups = [str(group) for group in groups]
     for group in groups:
-        error = identity_name_error("user_access_groups", str(group))
+        error = identity_name_error("user_access_groups", group, override="")
         if error:
-            report.error(where, error)
+            report.error(host, error)
         elif group not in grants_by_group:
-            report.error(where, f"user_access_groups: group {group!r} has no grants; add it to "
+            report.error(host, f"user_access_groups: group {group!r} has no grants; add it to "
                          f"user_access_group_grants (e.g. {group}: [{{cluster_role: view, namespace: dev}}]) or "
                          "remove it from the user")
     if not groups and settings["require_groups"] and not variables.get("user_access_grants"):
-        report.error(where, "user_access_groups: the user is in no group and has no user_access_grants, so the "
+        report.error(host, "user_access_groups: the user is in no group and has no user_access_grants, so the "
                      "certificate would grant nothing; add groups, or set user_access_require_groups: false")
-    lifetime = _duration(variables.get("user_access_lifetime", settings["lifetime"]))
+    return user, groups
+
+
+def user_entries(host, variables, clusters, grants_by_group, settings, own_settings, report):
+    """One work entry per cluster the user is on."""
+    where = host
+    user, groups = user_identity(host, variables, grants_by_group, settings, report)
+    lifetime_given = own_settings["lifetime"]
+    lifetime = _duration(lifetime_given)
     if lifetime is None or lifetime < MIN_LIFETIME:
-        report.error(where, f"user_access_lifetime: {variables.get('user_access_lifetime', settings['lifetime'])!r} "
-                     "is not a duration of at least 10m (e.g. 24h, 7d)")
-    renew_before = variables.get("user_access_renew_before", settings["renew_before"])
+        report.error(where, f"user_access_lifetime: {lifetime_given!r} is not a duration of at least 10m (e.g. 24h, "
+                     "7d)")
+        lifetime = None
+    renew_before = own_settings["renew_before"]
     try:
         parse_renew_before(renew_before)
     except ValueError as exc:
@@ -305,7 +412,7 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
         if name not in clusters:
             report.error(where, f"user_access_user_clusters: cluster {name!r} is not described in "
                          f"user_access_clusters (described: {sorted(clusters)})")
-    key = key_settings(variables, settings, where, report)
+    key = key_settings(own_settings, where, report)
     # With ansible_host the user's files live on that machine: the paths are the machine's, checked there.
     remote = bool(variables.get("ansible_host"))
     if remote and variables.get("ansible_connection") == "local" and str(variables["ansible_host"]) not in LOOPBACK:
@@ -327,30 +434,19 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
         error = writable_dir_error(option, path)
         if error:
             report.error(where, error)
-    if not remote:
-        existing = read_file(kubeconfig) if os.path.isfile(kubeconfig) else None
+    if not remote and os.path.isfile(kubeconfig):
         try:
-            parse(existing or b"", kubeconfig, "user_access_kubeconfig_path")
+            parse(read_file(kubeconfig) or b"", kubeconfig, "user_access_kubeconfig_path")
         except KubeconfigError as exc:
             report.error(where, str(exc))
-    expectations = variables.get("user_access_expect") or []
-    if not isinstance(expectations, list):
-        report.error(where, "user_access_expect: must be a list such as [{verb: list, resource: pods, namespace: "
-                     "dev, allowed: true}]")
-        expectations = []
-    for index, expectation in enumerate(expectations):
-        if not isinstance(expectation, dict) or not expectation.get("verb") or not expectation.get("resource") \
-                or not isinstance(expectation.get("allowed"), bool) or set(expectation) - set(EXPECT_KEYS):
-            report.error(f"{where}: user_access_expect[{index}]", f"must have verb, resource and allowed (true or "
-                         f"false), optionally {list(EXPECT_KEYS[2:-2])} and clusters")
-        elif [c for c in expectation.get("clusters") or [] if c not in clusters]:
-            report.error(f"{where}: user_access_expect[{index}].clusters", "names clusters not described in "
-                         f"user_access_clusters: {[c for c in expectation['clusters'] if c not in clusters]}")
+    expectations = checked_expectations(variables, where, clusters, report)
     for cluster in (c for c in on if c in clusters):
         if remote and clusters[cluster].get("ca_source") == "configmap":
             report.error(where, f"ansible_host: the CA of cluster {cluster} comes from the kube-root-ca.crt ConfigMap "
                          f"(user_access_clusters.{cluster}.ca_source), which only the controller reads; for users with "
                          "keys on their own machine use ca_source connection or file")
+        for text in user_policy_errors(cluster, clusters[cluster]["policy"], lifetime, groups, key):
+            report.error(where, text)
         # The certificate is public: the controller keeps it (or a copy) for renewal, audit and offboarding.
         certificate_path = posixpath.join(controller_dir if remote else key_dir, f"{cluster}.crt")
         request = {"user": user, "groups": list(groups), "certificate_path": certificate_path,
@@ -365,7 +461,7 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
             "approval_policy": dict(clusters[cluster]["policy"], expected_user=user, allowed_groups=list(groups),
                                     certificate_path=certificate_path, wait=True),
             "expect": [{k: v for k, v in e.items() if k != "clusters"} for e in expectations
-                       if isinstance(e, dict) and cluster in (e.get("clusters") or [cluster])],
+                       if cluster in (e.get("clusters") or [cluster])],
         }
         if remote:
             entry["on_host"] = {
@@ -377,15 +473,35 @@ def user_entries(host, variables, clusters, grants_by_group, settings, report):
         yield entry
 
 
-def key_settings(variables, settings, where, report):
+def checked_expectations(variables, where, clusters, report):
+    expectations = variables.get("user_access_expect") or []
+    if not isinstance(expectations, list):
+        report.error(where, "user_access_expect: must be a list such as [{verb: list, resource: pods, namespace: "
+                     "dev, allowed: true}]")
+        return []
+    checked = []
+    for index, expectation in enumerate(expectations):
+        if not isinstance(expectation, dict) or not expectation.get("verb") or not expectation.get("resource") \
+                or not isinstance(expectation.get("allowed"), bool) or set(expectation) - set(EXPECT_KEYS):
+            report.error(f"{where}: user_access_expect[{index}]", f"must have verb, resource and allowed (true or "
+                         f"false), optionally {list(EXPECT_KEYS[2:-2])} and clusters")
+        elif [c for c in expectation.get("clusters") or [] if c not in clusters]:
+            report.error(f"{where}: user_access_expect[{index}].clusters", "names clusters not described in "
+                         f"user_access_clusters: {[c for c in expectation['clusters'] if c not in clusters]}")
+        else:
+            checked.append(expectation)
+    return checked
+
+
+def key_settings(own_settings, where, report):
     """The request options of a new key: user_access_key_type ecdsa (P-256) or rsa, user_access_key_size for RSA."""
-    key_type = str(variables.get("user_access_key_type", settings["key_type"]))
+    key_type = str(own_settings["key_type"])
     if key_type not in KEY_TYPES:
         report.error(where, f"user_access_key_type: {key_type!r} is not one of {list(KEY_TYPES)}")
         return {}
     if key_type != "rsa":
         return {"private_key_type": key_type}
-    size = variables.get("user_access_key_size", settings["key_size"])
+    size = own_settings["key_size"]
     if str(size) not in [str(choice) for choice in RSA_SIZES]:
         report.error(where, f"user_access_key_size: {size!r} is not one of {list(RSA_SIZES)} (bits of an RSA key)")
         return {}
@@ -400,175 +516,3 @@ def user_files(user, base_dir, cluster=None):
         files.update(private_key_path=posixpath.join(directory, f"{cluster}.key"),
                      certificate_path=posixpath.join(directory, f"{cluster}.crt"))
     return files
-
-
-def _of_cluster(plan_users, cluster):
-    return [entry for entry in plan_users if entry["cluster"] == cluster]
-
-
-def _loop_results(registered, cluster):
-    """The per-item results of one cluster's call in a task looped over the clusters (empty when skipped)."""
-    for result in (registered or {}).get("results", []):
-        if (result.get("item") or {}).get("key") == cluster:
-            return result.get("results") or []
-    return []
-
-
-def approval_items(the_plan, cluster, requests):
-    """Approvals for the requests of `cluster` that wait for one, on clusters where approval is automatic."""
-    items = []
-    for entry, result in zip(_of_cluster(the_plan["users"], cluster), _loop_results(requests, cluster)):
-        if entry["approval"] == "auto" and result.get("name") and result.get("phase") in ("pending", "approved"):
-            items.append(dict(entry["approval_policy"], name=result["name"],
-                              expected_public_key_fingerprint=result["public_key_fingerprint"]))
-    return items
-
-
-def kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify):
-    """Kubeconfig entries of the users of `cluster` that hold a certificate; verified when anything of theirs changed
-    in this run (`verify` changed), always, or never."""
-    return [item for _entry, item in _kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify)]
-
-
-def _kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify):
-    approved = {r.get("name"): r for r in _loop_results(approvals, cluster)}
-    rbac_changed = any(r.get("changed") for r in (bindings or {}).get("results", [])
-                       if (r.get("item") or {}).get("key") == cluster)
-    for entry, request in zip(_of_cluster(the_plan["users"], cluster), _loop_results(requests, cluster)):
-        approval = approved.get(request.get("name"), {})
-        if "issued" not in (request.get("phase"), approval.get("phase")):
-            continue
-        changed = request.get("changed") or approval.get("changed") or rbac_changed
-        yield entry, {
-            "path": entry["kubeconfig_path"], "user": entry["user"], "cluster": cluster,
-            "namespace": entry["namespace"], "client_certificate_path": entry["request"]["certificate_path"],
-            "client_key_path": entry["request"].get("private_key_path"), "expected_groups": entry["groups"],
-            # A changed kubeconfig is verified by the module itself; a change upstream is verified regardless.
-            "verify": verify != "never", "verify_only_if_changed": verify == "changed" and not changed,
-            "expected_access": entry["expect"],
-        }
-
-
-def remote_plan(the_plan, hostvars, play_hosts):
-    """The work of the users whose keys are on their own machines, once each machine has made its keys and requests
-    (registered there as user_access_remote_keys): the controller submits the requests, as it does its own.
-
-    `waiting` names who got no request: in check mode before the key exists, or whose machine dropped out.
-    """
-    users, waiting = [], []
-    position = {}
-    for entry in the_plan["remote_users"]:
-        host = entry["host"]
-        index = position[host] = position.get(host, -1) + 1
-        made = (hostvars[host].get("user_access_remote_keys") or {}).get("results") or [] if host in play_hosts else []
-        result = made[index] if index < len(made) else {}
-        if result.get("request"):
-            users.append(dict(entry, request=dict(entry["request"], csr_content=result["request"])))
-        elif host in play_hosts:
-            waiting.append(f"{entry['user']}@{entry['cluster']}: the key and request would be made on {host}")
-        else:
-            waiting.append(f"{entry['user']}@{entry['cluster']}: nothing done, {host} is unreachable or failed")
-    return {"users": users, "bindings": the_plan["bindings"], "endpoints": the_plan["endpoints"],
-            "waiting": waiting}
-
-
-def host_kubeconfig_items(the_plan, host, requests, approvals, bindings, verify):
-    """The kubeconfig entries written on `host`, the user's own machine, from the files copied there."""
-    return [item for _entry, item in _host_items(the_plan, host, requests, approvals, bindings, verify)]
-
-
-def host_copies(the_plan, host, requests, approvals):
-    """The public files `host` needs next to its key: its certificates (kept on the controller) and the CAs."""
-    copies = []
-    for entry, item in _host_items(the_plan, host, requests, approvals, None, "never"):
-        copies += [{"src": entry["request"]["certificate_path"], "dest": item["client_certificate_path"]},
-                   {"content": the_plan["endpoints"][item["cluster"]]["ca"], "dest": item["ca_file"]}]
-    return copies
-
-
-def _host_items(the_plan, host, requests, approvals, bindings, verify):
-    for cluster in sorted({entry["cluster"] for entry in the_plan["users"] if entry["host"] == host}):
-        for entry, item in _kubeconfig_items(the_plan, cluster, requests, approvals, bindings, verify):
-            if entry["host"] == host:
-                on_host = entry["on_host"]
-                yield entry, dict(item, client_certificate_path=on_host["certificate_path"],
-                                  client_key_path=on_host["request"]["private_key_path"],
-                                  server=the_plan["endpoints"][cluster]["server"], ca_source="file",
-                                  ca_file=on_host["ca_path"])
-
-
-def host_kubeconfig_results(the_plan, hostvars, play_hosts):
-    """The kubeconfig results registered on each machine (user_access_remote_kubeconfigs), shaped like those of the
-    controller's task looped over the clusters, for summary()."""
-    by_cluster = {}
-    for host in sorted({entry["host"] for entry in the_plan["users"] if entry["host"] in play_hosts}):
-        for result in (hostvars[host].get("user_access_remote_kubeconfigs") or {}).get("results") or []:
-            by_cluster.setdefault(result.get("cluster_name"), []).append(result)
-    return {"results": [{"item": {"key": cluster}, "results": results} for cluster, results in by_cluster.items()]}
-
-
-def summary(the_plan, requests, approvals, kubeconfigs):
-    """One line per user and cluster: groups, kubeconfig, NotAfter (or what the certificate waits for), bindings."""
-    lines = []
-    clusters = sorted({entry["cluster"] for entry in the_plan["users"]})
-    for cluster in clusters:
-        approved = {r.get("name"): r for r in _loop_results(approvals, cluster)}
-        verified = {r.get("user_name") or r.get("path"): r for r in _loop_results(kubeconfigs, cluster)}
-        for entry, request in zip(_of_cluster(the_plan["users"], cluster), _loop_results(requests, cluster)):
-            approval = approved.get(request.get("name"), {})
-            not_after = approval.get("not_after") or request.get("not_after")
-            phase = approval.get("phase") or request.get("phase")
-            state = f"NotAfter {not_after}" if not_after else f"certificate {phase or 'not requested'}" + (
-                f" (CSR {request['name']}: approve it with kubectl certificate approve {request['name']})"
-                if phase == "pending" and entry["approval"] == "manual" else "")
-            subjects = [("Group", g) for g in entry["groups"]] + [("User", entry["user"])]
-            names = [f"{b['name']} ({b.get('namespace', 'cluster-wide')})" for b in the_plan["bindings"][cluster]
-                     if any((s["kind"], s["name"]) in subjects for s in b["subjects"])]
-            checked = " verified" if (verified.get(f"{entry['user']}@{cluster}") or {}).get("verified") else ""
-            where = f"{entry['host']}:" if "on_host" in entry else ""
-            lines.append(f"{entry['user']}@{cluster}: groups {', '.join(entry['groups']) or '(none)'}; kubeconfig "
-                         f"{where}{entry['kubeconfig_path']}{checked}; {state}; bindings {', '.join(names) or '(none)'}")
-    return lines + the_plan.get("waiting", [])
-
-
-def offboarding_report(slurped, the_plan):
-    """What still grants each offboarded user access: a certificate cannot be revoked.
-
-    `slurped` is the registered result of slurping each user's certificate (item: user, cluster).
-    """
-    return [_certificate_left(result["item"]["user"], result["item"]["cluster"],
-                              base64.b64decode(result["content"]) if result.get("content") else None, the_plan,
-                              os.path.exists(result["item"]["private_key_path"]))
-            for result in slurped]
-
-
-def offboarding_csrs(slurped):
-    """Items of k8s_csr_request state=absent for the CSRs of offboarded users: named after the key on the controller,
-    and after the certificate, whose key may be on the user's own machine."""
-    items = []
-    for result in slurped:
-        item = result["item"]
-        items.append({"user": item["user"], "private_key_path": item["private_key_path"]})
-        if result.get("content"):
-            cert = Certificate(base64.b64decode(result["content"]))
-            items.append({"name": default_name(cert.common_name, cert.fingerprint)})
-    return items
-
-
-def _certificate_left(user, cluster, certificate_pem, the_plan, key_on_controller=True):
-    if not certificate_pem:
-        return f"{user}@{cluster}: no certificate on the controller; nothing issued from here is left to expire"
-    cert = Certificate(certificate_pem)
-    not_after = cert.describe()["not_after"]
-    if cert.remaining_seconds() <= 0:
-        return f"{user}@{cluster}: the certificate (serial {cert.serial}) expired at {not_after}"
-    groups = cert.organizations
-    still = [f"{b['name']} ({b.get('namespace', 'cluster-wide')})" for b in the_plan["bindings"].get(cluster, [])
-             if any(s["kind"] == "Group" and s["name"] in groups for s in b["subjects"])]
-    return (f"{user}@{cluster}: the certificate (serial {cert.serial}, CN {cert.common_name}, groups "
-            f"{', '.join(groups) or '(none)'}) cannot be revoked and is valid until {not_after}. "
-            + (f"Until then its groups keep what these bindings grant: {', '.join(still)}. To cut it now, remove "
-               "those grants (they apply to every member of the groups)." if still else
-               "No binding of this inventory grants its groups anything any more.")
-            + ("" if key_on_controller else " Its key is on the user's own machine, which this run cannot reach: "
-               "delete it there (default ~/.kube/kubeaccess/) and the user's entries in ~/.kube/config."))

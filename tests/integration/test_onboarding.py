@@ -7,14 +7,19 @@ the cluster's suffix, so that the tests also run unchanged on a shared real clus
 import json
 import os
 import re
+import secrets
+import shutil
 import subprocess
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import COLLECTIONS_PATH
 from tests.integration.conftest import BIN
-from tests.kube import CSR_PATH, kubectl
+from tests.kube import CSR_PATH, csr_manifest, kubectl, make_csr_pem, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
@@ -25,7 +30,8 @@ class Onboarding:
 
     def __init__(self, cluster, admin, cleanup, workdir):
         self.cluster, self.admin, self.workdir = cluster, admin, workdir
-        suffix = cluster.suffix
+        # Per test, not per session: a real cluster keeps a deleted namespace Terminating for seconds.
+        self.suffix = suffix = f"{cluster.suffix}{secrets.token_hex(2)}"
         self.rahul, self.seema = f"rahul-{suffix}", f"seema-{suffix}"
         self.dev, self.app1 = f"dev-{suffix}", f"app1-{suffix}"
         self.label = f"test-{suffix}"
@@ -112,13 +118,18 @@ class Run:
         assert self.returncode != 0, self.output[-8000:]
         return self
 
-    def changed(self, host):
-        found = re.search(rf"^{re.escape(host)}\s*:.*changed=(\d+)", self.output, re.MULTILINE)
+    def recap(self, host):
+        """The host's PLAY RECAP counters."""
+        found = re.search(rf"^{re.escape(host)}\s*:(.*)$", self.output, re.MULTILINE)
         assert found, self.output[-4000:]
-        return int(found.group(1))
+        return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", found.group(1))}
+
+    def changed(self, host):
+        return self.recap(host)["changed"]
 
     def changed_total(self):
-        """changed= summed over the recap: the role's steps run once for all users, on the play's first host."""
+        """changed= summed over the recap: the controller's (localhost, where the steps run once for all users)
+        and every user's."""
         assert "PLAY RECAP" in self.output, self.output[-4000:]
         return sum(int(n) for n in re.findall(r"^\S+\s*:.*changed=(\d+)", self.output, re.MULTILINE))
 
@@ -144,16 +155,16 @@ def test_check_mode_then_onboard_one_user_then_no_change(onboarding, admin):
     assert check.changed(rahul) > 0
     assert not os.path.exists(onboarding.base_dir), "check mode wrote files"
     assert onboarding.bindings() == {}, "check mode created bindings"
-    assert f"kubeaccess-group-developers-{onboarding.cluster.suffix}-edit" in check.output  # the diff shows it
+    assert f"kubeaccess-group-developers-{onboarding.suffix}-edit" in check.output  # the diff shows it
 
     first = onboarding.run("onboard.yml", "-e", f"user={rahul}").ok()
     assert first.changed(rahul) > 0
-    assert f"{rahul}@local: groups developers-{onboarding.cluster.suffix}" in first.output  # the summary
+    assert f"{rahul}@local: groups developers-{onboarding.suffix}" in first.output  # the summary
     kubeconfig = onboarding.kubeconfig(rahul)
     assert os.stat(kubeconfig).st_mode & 0o777 == 0o600
     assert os.stat(os.path.dirname(kubeconfig)).st_mode & 0o777 == 0o700
     info = whoami(kubeconfig)
-    assert info["username"] == rahul and f"developers-{onboarding.cluster.suffix}" in info["groups"]
+    assert info["username"] == rahul and f"developers-{onboarding.suffix}" in info["groups"]
     assert can_i(kubeconfig, "list", "pods", "-n", onboarding.dev)
     assert not can_i(kubeconfig, "list", "pods", "-n", onboarding.app1)
     assert not can_i(kubeconfig, "list", "secrets", "-n", "kube-system")
@@ -167,8 +178,11 @@ def test_check_mode_then_onboard_one_user_then_no_change(onboarding, admin):
 
 
 def test_everybody_twice_and_the_second_run_changes_nothing(onboarding, cluster):
-    onboarding.run("onboard.yml").ok()
+    first = onboarding.run("onboard.yml").ok()
     for user in (onboarding.rahul, onboarding.seema):
+        # Each user's own line of the recap, with their own change, and their own summary under their name.
+        assert first.changed(user) == 1
+        assert re.search(rf"changed: \[{user}\] => {{\n\s+\"msg\": \[\n\s+\"{user}@local: groups", first.output)
         assert whoami(onboarding.kubeconfig(user))["username"] == user
     seema = onboarding.kubeconfig(onboarding.seema)
     assert can_i(seema, "update", "configmaps", "-n", onboarding.app1)
@@ -178,6 +192,7 @@ def test_everybody_twice_and_the_second_run_changes_nothing(onboarding, cluster)
     before = cluster.control("GET", "stats")["counters"] if cluster.local else None
     second = onboarding.run("onboard.yml").ok()
     assert second.changed_total() == 0
+    assert second.recap(onboarding.rahul)["ok"] == 1 and second.recap(onboarding.seema)["ok"] == 1
 
     if cluster.local:
         after = cluster.control("GET", "stats")["counters"]
@@ -187,20 +202,21 @@ def test_everybody_twice_and_the_second_run_changes_nothing(onboarding, cluster)
 
 
 def test_a_serial_play_onboards_every_batch(onboarding):
-    """The role ends the play early when no user has a machine of their own: the first batch must have done
-    the work of every user, the later batches' too."""
+    """The role ends each batch early when no user has a machine of their own: every batch does the work of its
+    own users, and each user's change shows on their own line."""
     playbook = os.path.join(onboarding.workdir, "serial.yml")
     with open(playbook, "w", encoding="utf-8") as handle:
         yaml.safe_dump([{"name": "Onboard one user at a time", "hosts": "kube_users", "gather_facts": False,
                          "serial": 1, "roles": [{"role": "kubeaccess.x509.user_access"}]}], handle)
-    onboarding.run(playbook).ok()
+    run = onboarding.run(playbook).ok()
     for user in (onboarding.rahul, onboarding.seema):
+        assert run.changed(user) == 1
         assert whoami(onboarding.kubeconfig(user))["username"] == user
 
 
 def test_grant_removed_from_the_inventory_is_pruned_and_group_change_renews(onboarding):
     onboarding.run("onboard.yml").ok()
-    suffix = onboarding.cluster.suffix
+    suffix = onboarding.suffix
     del onboarding.grants[f"platform-team-{suffix}"]
     onboarding.users[onboarding.seema]["user_access_groups"] = [f"app1-devs-{suffix}"]
     onboarding.users[onboarding.seema]["user_access_expect"] = [
@@ -213,11 +229,8 @@ def test_grant_removed_from_the_inventory_is_pruned_and_group_change_renews(onbo
     assert info["groups"].count(f"platform-team-{suffix}") == 0  # a new certificate, without the dropped group
 
 
-def test_bad_inventories_fail_before_anything_changes(onboarding):
-    suffix = onboarding.cluster.suffix
-    unknown = onboarding.run("onboard.yml", "-e", "user=nobody").failed()
-    assert "nobody not in the inventory group kube_users" in unknown.output
-
+def test_bad_role_options_and_what_users_share_stop_the_run_before_anything_changes(onboarding):
+    suffix = onboarding.suffix
     # The role's own options, checked once for the run by every playbook that uses the role.
     onboarding.settings = {"user_access_verify": "sometimes", "user_access_prune": "maybe"}
     onboarding.write_inventory()
@@ -228,49 +241,229 @@ def test_bad_inventories_fail_before_anything_changes(onboarding):
             assert "value of user_access_verify must be one of: changed, always, never, got: sometimes" in options.output
     onboarding.settings = {}
 
-    onboarding.users[onboarding.rahul]["user_access_groups"].append("qa")
-    onboarding.users[onboarding.seema]["user_access_user_clusters"] = ["prod"]
+    # A role-wide option in one user's host variables would otherwise be taken from whichever host runs the steps.
+    onboarding.users[onboarding.seema]["user_access_base_dir"] = os.path.join(onboarding.workdir, "elsewhere")
     onboarding.write_inventory()
-    bad = onboarding.run("onboard.yml").failed()
-    assert "group 'qa' has no grants; add it to user_access_group_grants" in bad.output
-    assert "cluster 'prod' is not described in user_access_clusters" in bad.output
+    leaked = onboarding.run("onboard.yml").failed()
+    assert "user_access_base_dir: one value for the whole run, but the users' inventory variables differ" in leaked.output
+    del onboarding.users[onboarding.seema]["user_access_base_dir"]
 
-    onboarding.users[onboarding.rahul]["user_access_groups"].remove("qa")
-    del onboarding.users[onboarding.seema]["user_access_user_clusters"]
-    onboarding.users[onboarding.seema]["user_access_groups"] = []
-    onboarding.write_inventory()
-    assert "user_access_groups: the user is in no group" in onboarding.run("onboard.yml").failed().output
-
-    onboarding.users[onboarding.seema]["user_access_groups"] = [f"app1-devs-{suffix}"]
+    # Group grants are shared: a namespace that does not exist stops everybody before any change.
     onboarding.grants[f"app1-devs-{suffix}"] = [{"cluster_role": "edit", "namespace": f"missing-{suffix}"}]
     onboarding.write_inventory()
     missing = onboarding.run("onboard.yml").failed()
     assert f"missing-{suffix}" in missing.output and "not" in missing.output
-
+    assert re.search(r"^localhost\s*:.*failed=1", missing.output, re.MULTILINE), missing.output[-3000:]
     onboarding.grants[f"app1-devs-{suffix}"] = [{"cluster_role": "edit", "namespace": onboarding.app1}]
-    os.makedirs(os.path.dirname(onboarding.kubeconfig(onboarding.rahul)))
-    with open(onboarding.kubeconfig(onboarding.rahul), "w", encoding="utf-8") as handle:
+
+    onboarding.grants["qa"] = [{"cluster_role": "view", "namespace": "Not A Namespace"}]
+    onboarding.write_inventory()
+    assert "user_access_group_grants.qa[0].namespace" in onboarding.run("onboard.yml").failed().output
+    del onboarding.grants["qa"]
+
+    # None of these runs changed anything on the cluster or on disk.
+    assert onboarding.bindings() == {}
+    assert not os.path.exists(onboarding.base_dir)
+
+
+def test_a_bad_entry_refuses_that_user_alone(onboarding):
+    """rahul's own entry is wrong: rahul fails on his own host, named there, with nothing of his changed; seema is
+    onboarded; the run exits non-zero."""
+    rahul, seema = onboarding.rahul, onboarding.seema
+    onboarding.users[rahul]["user_access_groups"].append("qa")
+    onboarding.users[rahul]["user_access_user_clusters"] = ["prod"]
+    onboarding.write_inventory()
+    run = onboarding.run("onboard.yml").failed()
+    assert "group 'qa' has no grants; add it to user_access_group_grants" in run.output
+    assert "cluster 'prod' is not described in user_access_clusters" in run.output
+    assert run.recap(rahul)["failed"] == 1 and run.recap(seema)["failed"] == 0 and run.changed(seema) == 1
+    assert f"fatal: [{rahul}]: FAILED!" in run.output and f"{rahul}: refused, nothing of theirs was changed" in run.output
+    assert not os.path.exists(os.path.join(onboarding.base_dir, rahul))
+    assert whoami(onboarding.kubeconfig(seema))["username"] == seema
+
+    # A kubeconfig that is not YAML is never overwritten: its user is refused.
+    onboarding.users[rahul]["user_access_groups"].remove("qa")
+    del onboarding.users[rahul]["user_access_user_clusters"]
+    os.makedirs(os.path.dirname(onboarding.kubeconfig(rahul)))
+    with open(onboarding.kubeconfig(rahul), "w", encoding="utf-8") as handle:
         handle.write("this: is: not yaml: [")
     onboarding.write_inventory()
     broken = onboarding.run("onboard.yml").failed()
     assert "is not valid YAML" in broken.output and "user_access_kubeconfig_path" in broken.output
-    with open(onboarding.kubeconfig(onboarding.rahul), encoding="utf-8") as handle:
+    assert broken.recap(rahul)["failed"] == 1 and broken.recap(seema)["failed"] == 0
+    with open(onboarding.kubeconfig(rahul), encoding="utf-8") as handle:
         assert handle.read() == "this: is: not yaml: ["
+    assert os.listdir(os.path.dirname(onboarding.kubeconfig(rahul))) == ["kubeconfig"]
 
-    # None of the failed runs changed anything on the cluster or on disk.
+
+def test_no_users_is_an_error_not_a_green_run(onboarding):
+    rahul = onboarding.rahul
+    typo = onboarding.run("onboard.yml", "-e", f"user={rahul}x").failed()
+    assert f"-e user={rahul}x: {rahul}x not in the group kube_users of the inventory {onboarding.inventory}" \
+        in typo.output
+
+    with open(os.path.join(onboarding.inventory, "hosts.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"kube_userz": {"hosts": onboarding.users}}, handle)
+    for playbook, extra in (("onboard.yml", []), ("renew.yml", []), ("audit.yml", []),
+                            ("offboard.yml", ["-e", "user=someone"]), ("onboard.yml", ["-e", f"user={rahul}"])):
+        missing = onboarding.run(playbook, *extra).failed()
+        assert f"There is no group kube_users in the inventory {onboarding.inventory}, so there are no users" \
+            in missing.output, (playbook, missing.output[-3000:])
+
+    with open(os.path.join(onboarding.inventory, "hosts.yml"), "w", encoding="utf-8") as handle:
+        handle.write("kube_users:\n  hosts: {}\n")
+    for playbook in ("onboard.yml", "renew.yml", "audit.yml"):
+        empty = onboarding.run(playbook).failed()
+        assert f"The group kube_users in the inventory {onboarding.inventory} has no hosts" in empty.output
     assert onboarding.bindings() == {}
-    assert sorted(os.listdir(onboarding.base_dir)) == [onboarding.rahul]
-    assert os.listdir(os.path.dirname(onboarding.kubeconfig(onboarding.rahul))) == ["kubeconfig"]
+    assert not os.path.exists(onboarding.base_dir)
 
 
-def test_renew_audit_and_offboard(onboarding):
+def test_each_user_gets_their_own_lifetime_key_and_renewal_window(onboarding):
+    """x1a sets its own lifetime, key type and renewal window, x1b none: x1b gets the role's, never x1a's, whichever
+    host the steps run on (the controller in onboard.yml, the first user in a play of users only)."""
+    suffix = onboarding.suffix
+    first, second = f"x1a-{suffix}", f"x1b-{suffix}"
+    group = f"developers-{suffix}"
+    onboarding.users = {first: {"user_access_groups": [group], "user_access_lifetime": "10m",
+                                "user_access_key_type": "rsa", "user_access_key_size": 2048,
+                                "user_access_renew_before": "25h"},
+                        second: {"user_access_groups": [group]}}
+    onboarding.write_inventory()
+    users_only = os.path.join(onboarding.workdir, "users-only.yml")
+    with open(users_only, "w", encoding="utf-8") as handle:
+        yaml.safe_dump([{"name": "Onboard", "hosts": "kube_users", "gather_facts": False,
+                         "roles": [{"role": "kubeaccess.x509.user_access"}]}], handle)
+    for playbook in ("onboard.yml", users_only):
+        first_run = onboarding.run(playbook).ok()
+        assert first_run.changed(first) == 1 and first_run.changed(second) == 1
+        assert 600 <= certificate_lifetime(onboarding, first) <= 900
+        assert 86400 <= certificate_lifetime(onboarding, second) <= 86400 + 900
+        assert private_key_kind(onboarding, first) == "RSA 2048" and private_key_kind(onboarding, second) == "EC"
+        # x1a's window (25h) is longer than its certificate: every run renews it; x1b's (30%) is far away.
+        again = onboarding.run(playbook).ok()
+        assert again.changed(first) == 1 and again.changed(second) == 0
+        shutil.rmtree(onboarding.base_dir)
+        onboarding.remove_everything()
+
+
+def certificate_lifetime(onboarding, user):
+    with open(os.path.join(onboarding.base_dir, user, "local.crt"), "rb") as handle:
+        cert = x509.load_pem_x509_certificate(handle.read())
+    return (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds()
+
+
+def private_key_kind(onboarding, user):
+    with open(os.path.join(onboarding.base_dir, user, "local.key"), "rb") as handle:
+        key = serialization.load_pem_private_key(handle.read(), None)
+    return f"RSA {key.key_size}" if isinstance(key, rsa.RSAPrivateKey) else "EC"
+
+
+def three_users(onboarding):
+    """rahul, mia and seema: the middle one is the one that goes wrong."""
+    mia = f"mia-{onboarding.suffix}"
+    users = dict(onboarding.users)
+    onboarding.users = {onboarding.rahul: users[onboarding.rahul],
+                        mia: {"user_access_groups": [f"developers-{onboarding.suffix}"],
+                              "user_access_namespace": onboarding.dev},
+                        onboarding.seema: users[onboarding.seema]}
+    return mia
+
+
+def test_a_user_whose_verification_fails_fails_alone_and_the_next_run_completes_them(onboarding):
+    mia = three_users(onboarding)
+    onboarding.users[mia]["user_access_expect"] = [
+        {"verb": "delete", "resource": "namespaces", "allowed": True}]  # her grants do not give that
+    onboarding.write_inventory()
+    run = onboarding.run("onboard.yml").failed()
+    assert run.recap(mia)["failed"] == 1
+    assert "expected_access[0]: delete namespaces is forbidden, expected allowed" in run.output
+    for user in (onboarding.rahul, onboarding.seema):
+        assert run.recap(user)["failed"] == 0 and run.changed(user) == 1
+        assert whoami(onboarding.kubeconfig(user))["username"] == user
+    # Her kubeconfig is not written while its check fails, so a run without the fix fails again, not green.
+    assert not os.path.exists(onboarding.kubeconfig(mia))
+    assert onboarding.run("onboard.yml").failed().recap(mia)["failed"] == 1
+
+    onboarding.users[mia]["user_access_expect"] = [{"verb": "list", "resource": "pods", "namespace": onboarding.dev,
+                                                    "allowed": True}]
+    onboarding.write_inventory()
+    fixed = onboarding.run("onboard.yml").ok()
+    assert fixed.changed(mia) == 1 and fixed.changed(onboarding.rahul) == 0
+    assert whoami(onboarding.kubeconfig(mia))["username"] == mia
+
+
+def test_a_user_whose_kubeconfig_path_is_a_directory_fails_alone(onboarding):
+    mia = three_users(onboarding)
+    directory = os.path.join(onboarding.workdir, "a-directory")
+    os.makedirs(directory)
+    onboarding.users[mia]["user_access_kubeconfig_path"] = directory
+    onboarding.write_inventory()
+    run = onboarding.run("onboard.yml").failed()
+    assert run.recap(mia)["failed"] == 1
+    assert f"user_access_kubeconfig_path: {directory} is a directory; give a file path" in run.output
+    assert not os.path.exists(os.path.join(onboarding.base_dir, mia)) and os.listdir(directory) == []
+    for user in (onboarding.rahul, onboarding.seema):
+        assert run.changed(user) == 1 and whoami(onboarding.kubeconfig(user))["username"] == user
+
+    onboarding.users[mia]["user_access_kubeconfig_path"] = os.path.join(directory, "mia.kubeconfig")
+    onboarding.write_inventory()
+    fixed = onboarding.run("onboard.yml").ok()
+    assert fixed.changed(mia) == 1 and whoami(os.path.join(directory, "mia.kubeconfig"))["username"] == mia
+
+
+def test_the_policy_is_checked_with_the_inventory_before_any_change(onboarding, admin):
+    rahul, seema = onboarding.rahul, onboarding.seema
+    onboarding.users[seema]["user_access_lifetime"] = "7d"
+    onboarding.clusters["local"]["policy"]["allowed_groups"] = [f"developers-{onboarding.suffix}",
+                                                                 f"platform-team-{onboarding.suffix}"]
+    onboarding.write_inventory()
+    run = onboarding.run("onboard.yml").failed()
+    assert ("user_access_lifetime: 604800 s is more than user_access_clusters.local.policy.max_expiration_seconds "
+            "(86400 s)") in run.output
+    assert (f"user_access_groups: ['app1-devs-{onboarding.suffix}'] are not in "
+            "user_access_clusters.local.policy.allowed_groups") in run.output
+    assert run.recap(seema)["failed"] == 1 and run.changed(rahul) == 1
+    assert not os.path.exists(os.path.join(onboarding.base_dir, seema))
+    assert not [csr for csr in our_csrs(onboarding, admin) if csr["metadata"]["name"].startswith(f"{seema}-")]
+
+
+def test_a_pending_csr_of_ours_that_nothing_wants_is_deleted_and_said(onboarding, admin):
+    """A renewal the policy refused leaves a pending CSR for the user's key: the next run deletes it, so that
+    nobody can approve it later, and says so."""
+    rahul = onboarding.rahul
+    onboarding.run("onboard.yml", "-e", f"user={rahul}").ok()
+    with open(os.path.join(onboarding.base_dir, rahul, "local.key"), "rb") as handle:
+        key = serialization.load_pem_private_key(handle.read(), None)
+    name = next(csr["metadata"]["name"] for csr in our_csrs(onboarding, admin)
+                if csr["metadata"]["name"].startswith(f"{rahul}-"))
+    admin.request("DELETE", f"{CSR_PATH}/{name}")
+    wait_for(lambda: admin.request("GET", f"{CSR_PATH}/{name}").status_code == 404, what=f"CSR {name} deleted")
+    admin.json("POST", CSR_PATH, csr_manifest(
+        name, make_csr_pem(key, rahul, [f"developers-{onboarding.suffix}"]), expiration=604800,
+        labels={"app.kubernetes.io/managed-by": "kubeaccess.x509", "kubeaccess.x509/inventory": onboarding.label}),
+        expect=201)
+    run = onboarding.run("onboard.yml", "-e", f"user={rahul}").ok()
+    assert run.changed(rahul) == 1
+    assert f"CSR {name} was pending (asking for 604800 s) while the certificate is current; deleted" in run.output
+    assert admin.request("GET", f"{CSR_PATH}/{name}").status_code == 404
+    assert onboarding.run("onboard.yml", "-e", f"user={rahul}").ok().changed_total() == 0
+
+
+def our_csrs(onboarding, admin):
+    return admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
+                      expect=200)["items"]
+
+
+def test_renew_audit_and_offboard(onboarding, admin, cleanup):
     rahul = onboarding.rahul
     onboarding.run("onboard.yml").ok()
     certificate = os.path.join(onboarding.base_dir, rahul, "local.crt")
     with open(certificate, "rb") as handle:
         first = handle.read()
 
-    onboarding.run("renew.yml", "-e", f"user={rahul}", "-e", "renew_now=true").ok()
+    renewed = onboarding.run("renew.yml", "-e", f"user={rahul}", "-e", "renew_now=true").ok()
+    assert renewed.changed(rahul) == 1
     with open(certificate, "rb") as handle:
         assert handle.read() != first
     assert whoami(onboarding.kubeconfig(rahul))["username"] == rahul
@@ -280,12 +473,31 @@ def test_renew_audit_and_offboard(onboarding):
 
     refused = onboarding.run("offboard.yml", "-e", f"user={rahul}").failed()
     assert "remove them from the inventory first" in refused.output
+    # A binding somebody made by hand for rahul's group: the inventory does not own it, and it still grants.
+    by_hand = f"by-hand-{onboarding.suffix}"
+    admin.json("POST", f"{RBAC}/clusterrolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": by_hand},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                      "name": f"developers-{onboarding.suffix}"}]}, expect=201)
+    cleanup.add(f"{RBAC}/clusterrolebindings/{by_hand}")
     del onboarding.users[rahul]
     onboarding.write_inventory()
     offboard = onboarding.run("offboard.yml", "-e", f"user={rahul}").ok()
+    directory = os.path.join(onboarding.base_dir, rahul)
+    assert (f"deleted on the controller: {directory} (key local.key, certificate local.crt, kubeconfig (contexts "
+            f"{rahul}@local))") in offboard.output
     assert "cannot be revoked and is valid until" in offboard.output
-    assert f"kubeaccess-group-developers-{onboarding.cluster.suffix}-edit (dev-" in offboard.output
-    assert not os.path.exists(os.path.join(onboarding.base_dir, rahul))
+    assert (f"RoleBinding {onboarding.dev}/kubeaccess-group-developers-{onboarding.suffix}-edit grants ClusterRole "
+            f"edit in {onboarding.dev} (to Group developers-{onboarding.suffix}), this inventory") in offboard.output
+    assert (f"ClusterRoleBinding {by_hand} grants ClusterRole view cluster-wide (to Group "
+            f"developers-{onboarding.suffix}), not made by this inventory") in offboard.output
+    assert re.search(rf"local: CSRs deleted: {rahul}-[0-9a-f]{{16}} \(issued\)", offboard.output), offboard.output
+    assert "own machine" not in offboard.output
+    assert not os.path.exists(directory)
+
+    typo = onboarding.run("offboard.yml", "-e", f"user={rahul}x").failed()
+    assert f"nothing of '{rahul}x' found on the controller" in typo.output and "check the name" in typo.output
 
 
 def _files_under(directory):
@@ -322,7 +534,7 @@ def test_keys_on_the_users_own_machine(onboarding, admin):
         assert there.read() == here.read()
     kubeconfig = f"{laptop}/.kube/config"
     info = whoami(kubeconfig)
-    assert info["username"] == seema and f"platform-team-{onboarding.cluster.suffix}" in info["groups"]
+    assert info["username"] == seema and f"platform-team-{onboarding.suffix}" in info["groups"]
     assert can_i(kubeconfig, "update", "configmaps", "-n", onboarding.app1)
     assert not can_i(kubeconfig, "list", "secrets", "-n", "kube-system")
 
@@ -335,22 +547,22 @@ def test_keys_on_the_users_own_machine(onboarding, admin):
     restored = onboarding.run("onboard.yml", "-e", f"user={seema}").ok()
     assert restored.changed(seema) > 0 and whoami(kubeconfig)["username"] == seema
 
-    # A machine that cannot be reached fails the run for itself only, and the summary says so.
-    offline = f"offline-{onboarding.cluster.suffix}"
-    onboarding.users[offline] = {"user_access_groups": [f"developers-{onboarding.cluster.suffix}"],
+    # A machine that cannot be reached fails the run for itself only, on its own line of the recap.
+    offline = f"offline-{onboarding.suffix}"
+    onboarding.users[offline] = {"user_access_groups": [f"developers-{onboarding.suffix}"],
                                  "ansible_host": "127.0.0.1", "ansible_connection": "ssh", "ansible_port": 1}
     onboarding.write_inventory()
     partial = onboarding.run("onboard.yml").failed()
-    assert re.search(rf"^{offline}\s*:.*unreachable=1", partial.output, re.MULTILINE), partial.output[-3000:]
-    assert partial.changed_total() == 0
-    assert f"{offline}@local: nothing done, {offline} is unreachable or failed" in partial.output
+    assert partial.recap(offline)["unreachable"] == 1, partial.output[-3000:]
+    assert partial.changed_total() == 0 and partial.recap(seema)["failed"] == 0
 
     # Offboarding reports her certificate from the controller's copy and where her key still is.
     del onboarding.users[seema], onboarding.users[offline]
     onboarding.write_inventory()
     offboard = onboarding.run("offboard.yml", "-e", f"user={seema}").ok()
-    assert f"{seema}@local: the certificate" in offboard.output and "cannot be revoked" in offboard.output
-    assert "Its key is on the user's own machine" in offboard.output
+    assert "local: the certificate (serial" in offboard.output and "cannot be revoked" in offboard.output
+    assert (f"local: the key of this certificate was never on the controller: it is on {seema}'s own machine, which "
+            "this run cannot reach") in offboard.output
     listed = admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
                         expect=200)
     # Her CSR is found from the certificate, as no key of hers is on the controller to name it.

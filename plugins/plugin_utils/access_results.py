@@ -1,0 +1,225 @@
+# Copyright (c) kubeaccess.x509 contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the user_access role's batch steps returned, read back into the plan (results -> next steps, outcomes).
+
+Each step is a module call per cluster (a task looped over the clusters) whose results come back in a list. They
+are matched to the plan's entries by key, never by position: requests by user name (unique on a cluster, the plan
+makes sure), approvals by CSR name, kubeconfigs by user, and requests made on users' own machines by key path. An
+item that failed stops that user's later steps; `outcomes` gives each user of the run their own result (changed,
+failed with the message, a summary line per cluster), which the role reports on the user's own host.
+"""
+
+from __future__ import annotations
+
+READY_FOR_APPROVAL = ("pending", "approved")
+
+
+def cluster_results(registered, cluster):
+    """The per-item results of one cluster's call in a task looped over the clusters (empty when skipped)."""
+    for result in (registered or {}).get("results", []):
+        if (result.get("item") or {}).get("key") == cluster:
+            return result.get("results") or []
+    return []
+
+
+def keyed(registered, cluster, key):
+    return {result.get(key): result for result in cluster_results(registered, cluster) if result.get(key)}
+
+
+class Steps:
+    """The registered results of one cluster's steps, each item found by its key."""
+
+    def __init__(self, cluster, requests, approvals=None, kubeconfigs=None):
+        self.cluster = cluster
+        self.requests = keyed(requests, cluster, "user")
+        self.approvals = keyed(approvals, cluster, "name")
+        self.kubeconfigs = keyed(kubeconfigs, cluster, "user")
+
+    def request(self, entry):
+        return self.requests.get(entry["user"]) or {}
+
+    def approval(self, entry):
+        return self.approvals.get(self.request(entry).get("name")) or {}
+
+    def kubeconfig(self, entry):
+        return self.kubeconfigs.get(entry["user"]) or {}
+
+    def issued(self, entry):
+        request, approval = self.request(entry), self.approval(entry)
+        return not (request.get("failed") or approval.get("failed")) and "issued" in (request.get("phase"),
+                                                                                    approval.get("phase"))
+
+    def failure(self, entry):
+        """(step, message) of the first step that failed for `entry`, or None."""
+        for step, result in (("certificate request", self.request(entry)), ("approval", self.approval(entry)),
+                             ("kubeconfig", self.kubeconfig(entry))):
+            if result.get("failed"):
+                return step, result.get("msg") or "failed"
+        return None
+
+
+def entries_of(work, cluster):
+    return [entry for entry in work["users"] if entry["cluster"] == cluster]
+
+
+def approval_items(work, cluster, requests):
+    """Approvals for the requests of `cluster` that wait for one, on clusters where approval is automatic: each
+    pinned to the key its request was made for."""
+    steps = Steps(cluster, requests)
+    items = []
+    for entry in entries_of(work, cluster):
+        result = steps.request(entry)
+        if entry["approval"] == "auto" and not result.get("failed") and result.get("name") \
+                and result.get("phase") in READY_FOR_APPROVAL:
+            items.append(dict(entry["approval_policy"], name=result["name"],
+                              expected_public_key_fingerprint=result["public_key_fingerprint"]))
+    return items
+
+
+def bindings_changed(bindings, cluster):
+    return any(r.get("changed") for r in (bindings or {}).get("results", [])
+               if (r.get("item") or {}).get("key") == cluster)
+
+
+def kubeconfig_items(work, cluster, requests, approvals, bindings, verify):
+    """Kubeconfig entries of the users of `cluster` that hold a certificate; verified when anything of theirs changed
+    in this run (`verify` changed), always, or never."""
+    return [item for _entry, item in _kubeconfig_items(work, cluster, requests, approvals, bindings, verify)]
+
+
+def _kubeconfig_items(work, cluster, requests, approvals, bindings, verify):
+    steps = Steps(cluster, requests, approvals)
+    rbac_changed = bindings_changed(bindings, cluster)
+    for entry in entries_of(work, cluster):
+        if not steps.issued(entry):
+            continue
+        changed = steps.request(entry).get("changed") or steps.approval(entry).get("changed") or rbac_changed
+        yield entry, {
+            "path": entry["kubeconfig_path"], "user": entry["user"], "cluster": cluster,
+            "namespace": entry["namespace"], "client_certificate_path": entry["request"]["certificate_path"],
+            "client_key_path": entry["request"].get("private_key_path"), "expected_groups": entry["groups"],
+            # A changed kubeconfig is verified by the module itself; a change upstream is verified regardless.
+            "verify": verify != "never", "verify_only_if_changed": verify == "changed" and not changed,
+            "expected_access": entry["expect"],
+        }
+
+
+# -- users whose keys are on their own machines ----------------------------------------------------------------------
+
+def remote_plan(the_plan, hostvars, play_hosts):
+    """The work of the users whose keys are on their own machines, once each machine has made its keys and requests
+    (registered there as user_access_remote_keys, matched by key path): the controller submits the requests, as it
+    does its own.
+
+    `waiting` (host -> lines) names who got no request: in check mode, before the key exists. A machine that failed
+    or could not be reached has left the play, with its own failure.
+    """
+    users, waiting = [], {}
+    for entry in the_plan["remote_users"]:
+        host = entry["host"]
+        made = {} if host not in play_hosts else {
+            result.get("private_key_path"): result
+            for result in (hostvars[host].get("user_access_remote_keys") or {}).get("results") or []}
+        result = made.get(entry["on_host"]["request"]["private_key_path"]) or {}
+        if result.get("request") and not result.get("failed"):
+            users.append(dict(entry, request=dict(entry["request"], csr_content=result["request"])))
+        elif host in play_hosts:
+            waiting.setdefault(host, []).append(f"{entry['user']}@{entry['cluster']}: the key and request would be "
+                                                f"made on {host}")
+    return {"users": users, "bindings": the_plan["bindings"], "endpoints": the_plan["endpoints"],
+            "waiting": waiting, "hosts": {},
+            "requests": {cluster: [e["request"] for e in users if e["cluster"] == cluster]
+                         for cluster in the_plan["requests"]}}
+
+
+def host_kubeconfig_items(work, host, requests, approvals, bindings, verify):
+    """The kubeconfig entries written on `host`, the user's own machine, from the files copied there."""
+    return [item for _entry, item in _host_items(work, host, requests, approvals, bindings, verify)]
+
+
+def host_copies(work, host, requests, approvals):
+    """The public files `host` needs next to its key: its certificates (kept on the controller) and the CAs."""
+    copies = []
+    for entry, item in _host_items(work, host, requests, approvals, None, "never"):
+        copies += [{"src": entry["request"]["certificate_path"], "dest": item["client_certificate_path"]},
+                   {"content": work["endpoints"][item["cluster"]]["ca"], "dest": item["ca_file"]}]
+    return copies
+
+
+def _host_items(work, host, requests, approvals, bindings, verify):
+    for cluster in sorted({entry["cluster"] for entry in work["users"] if entry["host"] == host}):
+        for entry, item in _kubeconfig_items(work, cluster, requests, approvals, bindings, verify):
+            if entry["host"] == host:
+                on_host = entry["on_host"]
+                yield entry, dict(item, client_certificate_path=on_host["certificate_path"],
+                                  client_key_path=on_host["request"]["private_key_path"],
+                                  server=work["endpoints"][cluster]["server"], ca_source="file",
+                                  ca_file=on_host["ca_path"])
+
+
+def host_kubeconfig_results(work, hostvars, play_hosts):
+    """The kubeconfig results registered on each machine (user_access_remote_kubeconfigs), shaped like those of the
+    controller's task looped over the clusters."""
+    by_cluster = {}
+    for host in sorted({entry["host"] for entry in work["users"] if entry["host"] in play_hosts}):
+        for result in (hostvars[host].get("user_access_remote_kubeconfigs") or {}).get("results") or []:
+            by_cluster.setdefault(result.get("cluster_name"), []).append(result)
+    return {"results": [{"item": {"key": cluster}, "results": results} for cluster, results in by_cluster.items()]}
+
+
+# -- each user's own outcome -----------------------------------------------------------------------------------------
+
+def outcomes(work, requests, approvals, kubeconfigs, bindings):
+    """host -> {changed, failed, msg} for the users of `work` (and, from the plan, every user it refused): refused,
+    failed at a step of theirs, or done, with one summary line per cluster. A user counts as changed when anything
+    of theirs changed: their key, CSR, certificate or kubeconfig, or a binding that grants them something (by name
+    or group)."""
+    results = {host: {"changed": False, "failed": True,
+                      "msg": f"{described['user']}: refused, nothing of theirs was changed: "
+                             + " | ".join(described["errors"])}
+               for host, described in work["hosts"].items() if described["errors"]}
+    steps = {cluster: Steps(cluster, requests, approvals, kubeconfigs) for cluster in work["bindings"]}
+    changed_bindings = {cluster: _changed_bindings(bindings, cluster) for cluster in work["bindings"]}
+    errors, lines = {}, {}
+    for entry in work["users"]:
+        host, cluster_steps = entry["host"], steps[entry["cluster"]]
+        outcome = results.setdefault(host, {"changed": False, "failed": False})
+        subjects = [("Group", g) for g in entry["groups"]] + [("User", entry["user"])]
+        mine = [b for b in work["bindings"][entry["cluster"]]
+                if any((s["kind"], s["name"]) in subjects for s in b["subjects"])]
+        failure = cluster_steps.failure(entry)
+        if failure:
+            outcome["failed"] = True
+            errors.setdefault(host, []).append(f"{entry['user']}@{entry['cluster']}: the {failure[0]} failed: "
+                                               f"{failure[1]}")
+        outcome["changed"] |= any(result.get("changed") for result in (
+            cluster_steps.request(entry), cluster_steps.approval(entry), cluster_steps.kubeconfig(entry)))
+        outcome["changed"] |= any((b.get("namespace"), b["name"]) in changed_bindings[entry["cluster"]] for b in mine)
+        lines.setdefault(host, []).append(summary_line(entry, cluster_steps, mine))
+        if cluster_steps.request(entry).get("stale"):
+            lines[host].append(f"{entry['user']}@{entry['cluster']}: {cluster_steps.request(entry)['stale']}")
+    for host, waiting in work.get("waiting", {}).items():
+        results.setdefault(host, {"changed": False, "failed": False})
+        lines.setdefault(host, []).extend(waiting)
+    for host, host_lines in lines.items():
+        results[host]["msg"] = errors.get(host, []) + host_lines
+    return results
+
+
+def _changed_bindings(bindings, cluster):
+    return {(r.get("namespace"), r.get("name")) for r in cluster_results(bindings, cluster) if r.get("changed")}
+
+
+def summary_line(entry, steps, bindings):
+    """user@cluster: groups, kubeconfig, NotAfter (or what the certificate waits for), bindings."""
+    request, approval, kubeconfig = steps.request(entry), steps.approval(entry), steps.kubeconfig(entry)
+    not_after = approval.get("not_after") or request.get("not_after")
+    phase = approval.get("phase") or request.get("phase")
+    state = f"NotAfter {not_after}" if not_after else f"certificate {phase or 'not requested'}" + (
+        f" (CSR {request['name']}: approve it with kubectl certificate approve {request['name']})"
+        if phase == "pending" and entry["approval"] == "manual" else "")
+    names = [f"{b['name']} ({b.get('namespace', 'cluster-wide')})" for b in bindings]
+    checked = " verified" if kubeconfig.get("verified") else ""
+    where = f"{entry['host']}:" if "on_host" in entry else ""
+    return (f"{entry['user']}@{entry['cluster']}: groups {', '.join(entry['groups']) or '(none)'}; kubeconfig "
+            f"{where}{entry['kubeconfig_path']}{checked}; {state}; bindings {', '.join(names) or '(none)'}")
