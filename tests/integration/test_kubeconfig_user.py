@@ -397,25 +397,32 @@ def test_verify_fails_on_groups_the_server_does_not_see(run_module, people, tmp_
     rahul = people["rahul"]
     path = tmp_path / "kubeconfig"
     result = run_module(MODULE, rahul.args(path, verify=True, expected_groups=["developers", "cluster-admins"]))
-    assert result["failed"] and result["changed"]
+    assert result["failed"] and not result["changed"]
     assert "expected_groups: the API server does not see ['cluster-admins']" in result["msg"]
     assert result["verified"]["username"] == rahul.name
-    assert _whoami(path)["username"] == rahul.name
+    # Checked before the write: a kubeconfig that fails is not written, so the next run checks it again.
+    assert not path.exists()
     again = run_module(MODULE, rahul.args(path, verify=True, expected_groups=["cluster-admins"]))
-    assert again["failed"] and not again["changed"]
+    assert again["failed"] and not again["changed"] and not path.exists()
+    written = run_module(MODULE, rahul.args(path, verify=True, expected_groups=["developers"]))
+    assert written["changed"] and _whoami(path)["username"] == rahul.name
+    # An entry that stops verifying is not changed: the file keeps what it had.
+    before = path.read_bytes()
+    kept = run_module(MODULE, rahul.args(path, verify=True, namespace="elsewhere", expected_groups=["cluster-admins"]))
+    assert kept["failed"] and not kept["changed"] and path.read_bytes() == before
 
 
 def test_verify_fails_when_the_server_refuses_the_credentials_or_is_not_the_ca_s(run_module, cluster, tmp_path):
     stranger = _local_user(tmp_path, cluster.name("kc-stranger"))
     path = tmp_path / "kubeconfig"
     refused = run_module(MODULE, stranger.args(path, verify=True))
-    assert refused["failed"] and refused["changed"]
+    assert refused["failed"] and not refused["changed"] and not path.exists()
     assert refused["msg"].startswith(f"verify: the API server at {cluster.server} did not accept the new credentials")
     assert "HTTP 401" in refused["msg"]
     wrong_ca = tmp_path / "wrong-ca.crt"
     wrong_ca.write_bytes(pki.cert_pem(_LOCAL_CA.cert))
     untrusted = run_module(MODULE, stranger.args(path, verify=True, ca_source="file", ca_file=str(wrong_ca)))
-    assert untrusted["failed"] and untrusted["changed"]
+    assert untrusted["failed"] and not untrusted["changed"] and not path.exists()
     assert "TLS failure talking to" in untrusted["msg"]
 
 
