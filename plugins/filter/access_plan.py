@@ -32,8 +32,8 @@ def access_plan(users, hostvars, run_hosts, renderer, rendered, role_path):
                            if name in variables}
     renderer_inventory = inventories[renderer] if renderer in inventories else options.inventory_values(
         hostvars[renderer], ROLE_OPTIONS)
-    resolved = options.Resolution(spec, options.argument_spec_defaults(spec)).resolve(inventories, rendered,
-                                                                                    renderer_inventory)
+    resolution = options.Resolution(spec, options.argument_spec_defaults(spec))
+    resolved = resolution.resolve(inventories, rendered, renderer_inventory)
     if resolved.errors:
         return {"errors": resolved.errors}
     run = [host for host in run_hosts if host in user_vars]

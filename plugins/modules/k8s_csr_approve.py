@@ -132,7 +132,7 @@ options:
     description:
       - Approve only if the request's public key has this SHA-256 fingerprint, as returned by
         M(kubeaccess.x509.k8s_csr_request) in RV(kubeaccess.x509.k8s_csr_request#module:public_key_fingerprint).
-      - The pin is absolute: a CSR under this name that someone else already approved or that was issued for
+      - The pin is absolute. A CSR under this name that someone else already approved or that was issued for
         another key fails the task, naming the pin, and no certificate is written.
     type: str
   expected_request:

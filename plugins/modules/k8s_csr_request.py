@@ -53,8 +53,8 @@ options:
     description:
       - V(present) makes sure a CSR for this key exists, or that a current certificate is already in
         O(certificate_path).
-      - V(absent) deletes the CSR object, only one of ours (unless O(force)): labelled as managed by this collection
-        and, when the key is known (O(private_key_path), O(csr_path), O(csr_content), or the certificate in
+      - V(absent) deletes the CSR object, only one of ours (unless O(force)), that is labelled as managed by this
+        collection and, when the key is known (O(private_key_path), O(csr_path), O(csr_content), or the certificate in
         O(certificate_path) when neither is given), made for that key. Key and certificate files are kept; deleting
         a CSR does not revoke an issued certificate.
     type: str

@@ -145,7 +145,7 @@ options:
       - Asks a C(SelfSubjectReview) (C(authentication.k8s.io/v1), else C(v1beta1)). On servers with neither, a
         C(SelfSubjectAccessReview) that the server accepts (201) proves that it authenticates the credentials,
         and the certificate's subject supplies the user name and groups.
-      - The check comes before the write: an entry whose credentials fail it is not written (the file keeps what
+      - The check comes before the write. An entry whose credentials fail it is not written (the file keeps what
         it had), the item fails, and the other items of the file are written.
     type: bool
     default: false

@@ -161,8 +161,8 @@ def _cluster_lines(user, described, cluster, access, bindings, deletions, invent
             lines.append(f"CSR {csr['name']} ({csr['phase']}, not made by this inventory) is still on the cluster: "
                          f"delete it, or deny it if it is pending (kubectl certificate deny {csr['name']}), so that "
                          "nobody approves it")
-    removed = [entry for entry in bindings.get("pruned") or [] if {"kind": "User", "name": user}
-               in entry.get("subjects") or []]
+    removed = [entry for entry in bindings.get("pruned") or []
+               if {"kind": "User", "name": user} in (entry.get("subjects") or [])]
     if removed:
         lines.append(f"bindings {_deleted(check_mode)}: " + ", ".join(
             f"{entry['kind']} {entry['namespace'] + '/' if entry.get('namespace') else ''}{entry['name']}"

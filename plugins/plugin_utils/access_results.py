@@ -46,8 +46,8 @@ class Steps:
 
     def issued(self, entry):
         request, approval = self.request(entry), self.approval(entry)
-        return not (request.get("failed") or approval.get("failed")) and "issued" in (request.get("phase"),
-                                                                                    approval.get("phase"))
+        failed = request.get("failed") or approval.get("failed")
+        return not failed and "issued" in (request.get("phase"), approval.get("phase"))
 
     def failure(self, entry):
         """(step, message) of the first step that failed for `entry`, or None."""

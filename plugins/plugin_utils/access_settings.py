@@ -70,10 +70,10 @@ class Resolution:
                                    self.defaults.get(option))
                 for option in ROLE_WIDE + PER_USER}
         self.role_wide = self._checked({option: self._role_wide(option, play[option], users) for option in ROLE_WIDE})
+        fallback = {option: self.defaults.get(option) if play[option] is MISSING else play[option]
+                    for option in PER_USER}
         for host, own in users.items():
-            self.per_user[host] = {option: own.get(option, self.defaults.get(option) if play[option] is MISSING
-                                               else play[option])
-                                   for option in PER_USER}
+            self.per_user[host] = {option: own.get(option, fallback[option]) for option in PER_USER}
         return self
 
     def _role_wide(self, option, play, users):

@@ -52,8 +52,7 @@ def test_a_pinned_approval_never_uses_a_csr_someone_else_approved_for_another_ke
         assert certificate.read_bytes() == b"the certificate we had\n"
 
 
-def test_a_foreign_csr_with_our_label_under_our_name_is_not_replaced(run_module, admin, cleanup, cluster,
-                                                                      tmp_path):
+def test_a_foreign_csr_with_our_label_under_our_name_is_not_replaced(run_module, admin, cleanup, cluster, tmp_path):
     user = cluster.name("owned")
     ours, key_path, described = our_key(run_module, tmp_path, user)
     name = described["name"]
@@ -104,8 +103,7 @@ def test_access_info_lists_every_binding_of_a_name_or_group_ours_or_not(run_modu
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": binding},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group},
-                     {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "somebody-else"}]},
-        expect=201)
+                     {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "somebody-else"}]}, expect=201)
     cleanup.add(f"{rbac}/clusterrolebindings/{binding}")
     name = cluster.name("info-csr")
     create_csr(admin, cleanup, name, user)

@@ -415,8 +415,8 @@ def test_a_user_whose_kubeconfig_path_is_a_directory_fails_alone(onboarding):
 def test_the_policy_is_checked_with_the_inventory_before_any_change(onboarding, admin):
     rahul, seema = onboarding.rahul, onboarding.seema
     onboarding.users[seema]["user_access_lifetime"] = "7d"
-    onboarding.clusters["local"]["policy"]["allowed_groups"] = [f"developers-{onboarding.suffix}",
-                                                                 f"platform-team-{onboarding.suffix}"]
+    allowed = [f"developers-{onboarding.suffix}", f"platform-team-{onboarding.suffix}"]
+    onboarding.clusters["local"]["policy"]["allowed_groups"] = allowed
     onboarding.write_inventory()
     run = onboarding.run("onboard.yml").failed()
     assert ("user_access_lifetime: 604800 s is more than user_access_clusters.local.policy.max_expiration_seconds "
