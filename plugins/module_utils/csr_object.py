@@ -165,6 +165,19 @@ def verify_certificate(cert_pem, request, ca_pem=None):
                   "chains_to_cluster_ca": cert.issued_by(ca_pem) if ca_pem else None}
 
 
+def other_key_in(certificate_path, fingerprint):
+    """The key fingerprint of the certificate already in `certificate_path` when it is not `fingerprint`'s: the key
+    beside that file is that other key's."""
+    data = read_file(certificate_path) if certificate_path else None
+    if not data:
+        return None
+    try:
+        stored = Certificate(data).fingerprint
+    except ValueError:
+        return None
+    return stored if stored != fingerprint else None
+
+
 def store_issued(obj, request, ca_pem, certificate_path, check_mode):
     """Verify the issued certificate, write it to certificate_path if given; returns (result, file_changed)."""
     cert, verification = verify_certificate(certificate_pem(obj), request, ca_pem)

@@ -150,7 +150,11 @@ options:
     type: int
     default: 120
   certificate_path:
-    description: Where to store the issued certificate (mode 0644), when there is one.
+    description:
+      - Where to store the issued certificate (mode 0644), when there is one.
+      - A certificate already there for another key is replaced only when the new key is pinned
+        (O(expected_public_key_fingerprint) or O(expected_request)), so that a certificate never sits beside a key it
+        does not match.
     type: path
 notes:
   - The approving identity needs C(update) on C(certificatesigningrequests/approval) and C(approve) on
@@ -359,12 +363,19 @@ class CsrApproval:
             self.result["phase"] = "issued"
         if self.result["phase"] == "issued":
             # The CSR waited for may have been replaced under its name and approved by someone else.
-            pins = pin_violations(csr_object.request_of(obj), self.params)
+            request = csr_object.request_of(obj)
+            pins = pin_violations(request, self.params)
             if pins:
                 raise csr_object.IssuanceError(f"CSR {self.name} was issued for what the pins do not allow, so its "
                                                "certificate is not used (nothing written): " + "; ".join(pins))
-            issued, written = csr_object.store_issued(obj, csr_object.request_of(obj), client.ca_pem(),
-                                                      self.params["certificate_path"], False)
+            path = self.params["certificate_path"]
+            other = csr_object.other_key_in(path, request.fingerprint)
+            if other and not (self.params["expected_public_key_fingerprint"] or self.params["expected_request"]):
+                raise csr_object.IssuanceError(
+                    f"certificate_path: {path} holds the certificate of another key ({other}), which would no longer "
+                    "match the key beside it; it is replaced only when the new key is pinned: give "
+                    "expected_public_key_fingerprint (or expected_request)")
+            issued, written = csr_object.store_issued(obj, request, client.ca_pem(), path, False)
             self.result.update(issued)
             self.result["changed"] |= written
 

@@ -545,8 +545,8 @@ class BindingItem:
                                                            rbac.owned_labels(self.labels))
         else:
             if not is_managed(current) and not self.force:
-                raise InputError(f"role_name: {what} exists and {NOT_OURS}; choose another role_name, or set "
-                                 "force=true to replace its rules with rules")
+                raise InputError(f"role_name: {what} exists and {NOT_OURS}; its rules are not replaced. Choose "
+                                 "another role_name, or check who made it and delete it (kubectl delete) first")
             if current.get("aggregationRule"):
                 raise InputError(f"role_name: {what} is an aggregated ClusterRole whose rules the cluster makes from "
                                  "other roles; choose another role_name")
@@ -565,8 +565,7 @@ class BindingItem:
         if current is None:
             return
         if not is_managed(current) and not self.force:
-            self.item.warn(f"{rbac.describe(kind, namespace, name)} {NOT_OURS}, so it was left in place; "
-                           "force=true deletes it")
+            self.item.warn(f"{rbac.describe(kind, namespace, name)} {NOT_OURS}, so it was left in place")
             return
         self.result["role_action"] = "delete"
         self._show("role", lambda obj: rbac.role_view(kind, obj), current, None)
@@ -586,8 +585,8 @@ class BindingItem:
             managed = is_managed(current)
             if not managed and mode == "exact" and not self.force:
                 raise InputError(f"name: {what} exists and {NOT_OURS}; subjects_mode=exact would drop its other "
-                                 "subjects. Use subjects_mode=merge to add these subjects to it, choose another name, "
-                                 "or set force=true to take it over")
+                                 "subjects, so it is not taken over. Choose another name, use subjects_mode=merge to "
+                                 "add these subjects to it, or check who made it and delete it (kubectl delete) first")
             after, added, removed = rbac.plan_subjects(
                 rbac.normalise_subjects(current.get("subjects"), self.namespace), self.subjects, mode)
             labels = rbac.labels_of(current)
@@ -597,8 +596,8 @@ class BindingItem:
                 if not managed and not self.force:
                     raise InputError(f"role_name: {what} binds {_ref_text(current.get('roleRef'))}, not "
                                      f"{_ref_text(wanted_ref)}, and {NOT_OURS}; roleRef is immutable, so changing it "
-                                     "means deleting and recreating the binding. Choose another name, or set "
-                                     "force=true to replace it")
+                                     "means deleting and recreating the binding, which is not done to a binding that is "
+                                     "not ours. Choose another name, or check who made it and delete it first")
                 action = "recreate"
                 planned = rbac.binding_manifest(self.name, self.namespace, wanted_ref, after, labels,
                                                 current["metadata"].get("annotations"))
@@ -638,7 +637,7 @@ class BindingItem:
         else:
             if not managed and not self.force:
                 raise InputError(f"name: {what} {NOT_OURS}, so it is not deleted; remove just your subjects with "
-                                 "subjects, or set force=true to delete it")
+                                 "subjects")
             action, after, removed = "delete", [], subjects
         if action == "update":
             planned = rbac.updated(current, self.kind, rbac.labels_of(current), subjects=after)

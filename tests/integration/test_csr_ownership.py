@@ -118,3 +118,29 @@ def test_access_info_lists_every_binding_of_a_name_or_group_ours_or_not(run_modu
         (name, user, "pending", None)]
     request = base64.b64decode(admin.json("GET", f"{CSR_PATH}/{name}", expect=200)["spec"]["request"])
     assert request.startswith(b"-----BEGIN CERTIFICATE REQUEST-----")
+
+
+def test_an_unpinned_approval_does_not_replace_the_certificate_of_another_key(run_module, admin, cleanup, cluster,
+                                                                              tmp_path):
+    user = cluster.name("beside")
+    first, second = cluster.name("beside-first"), cluster.name("beside-second")
+    certificate = tmp_path / "beside.crt"
+    create_csr(admin, cleanup, first, user)
+    stored = run_module("k8s_csr_approve", {"name": first, "expected_user": user, "wait": True,
+                                            "certificate_path": str(certificate)})
+    assert stored["changed"] and certificate.exists()
+    before = certificate.read_bytes()
+    create_csr(admin, cleanup, second, user)
+    refused = run_module("k8s_csr_approve", {"name": second, "expected_user": user, "wait": True,
+                                             "certificate_path": str(certificate)})
+    assert refused["failed"] and "holds the certificate of another key" in refused["msg"]
+    assert certificate.read_bytes() == before
+    pinned = run_module("k8s_csr_approve", {"name": second, "expected_user": user, "wait": True,
+                                            "certificate_path": str(certificate),
+                                            "expected_request": request_pem(admin, second)})
+    assert pinned["changed"] and certificate.read_bytes() != before
+    assert pinned["public_key_fingerprint"] != stored["public_key_fingerprint"]
+
+
+def request_pem(admin, name):
+    return base64.b64decode(admin.json("GET", f"{CSR_PATH}/{name}", expect=200)["spec"]["request"]).decode()

@@ -151,7 +151,7 @@ def test_a_binding_made_by_someone_else_keeps_its_subjects(run_module, admin, cl
     refused = run_module(MODULE, args)
     assert refused["failed"]
     assert f"name: RoleBinding {namespace}/{name} exists and is not managed by kubeaccess.x509" in refused["msg"]
-    assert "subjects_mode=merge" in refused["msg"] and "force=true" in refused["msg"]
+    assert "subjects_mode=merge" in refused["msg"] and "check who made it and delete it" in refused["msg"]
     assert names(read(admin, path)["subjects"]) == [theirs]
 
     merge = dict(args, subjects_mode="merge")
