@@ -20,7 +20,7 @@ def access_plan(users, hostvars, run_hosts, renderer, rendered, role_path):
     unknown = sorted(set(rendered) - set(ROLE_OPTIONS))
     if unknown:
         raise AnsibleFilterError(f"access_plan: unknown settings {unknown}; known: {sorted(ROLE_OPTIONS)}")
-    spec = argument_spec(role_path)
+    spec, defaults = role_files(role_path)
     # Only the role's variables are read, so that unrelated host variables are never templated. Each
     # hostvars[host] computes all of that host's variables again, so it is looked up once per host.
     user_vars, inventories = {}, {}
@@ -32,7 +32,7 @@ def access_plan(users, hostvars, run_hosts, renderer, rendered, role_path):
                            if name in variables}
     renderer_inventory = inventories[renderer] if renderer in inventories else options.inventory_values(
         hostvars[renderer], ROLE_OPTIONS)
-    resolution = options.Resolution(spec, options.argument_spec_defaults(spec))
+    resolution = options.Resolution(spec, options.role_defaults(defaults))
     resolved = resolution.resolve(inventories, rendered, renderer_inventory)
     if resolved.errors:
         return {"errors": resolved.errors}
@@ -41,15 +41,17 @@ def access_plan(users, hostvars, run_hosts, renderer, rendered, role_path):
     return dict(the_plan, settings=resolved.role_wide, batch_on_user_host=renderer in user_vars)
 
 
-_SPECS = {}
+_ROLE_FILES = {}
 
 
-def argument_spec(role_path):
-    """The options of the role's meta/argument_specs.yml (main entry point)."""
-    if role_path not in _SPECS:
+def role_files(role_path):
+    """The options of the role's meta/argument_specs.yml (main entry point) and its defaults/main.yml."""
+    if role_path not in _ROLE_FILES:
         with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as handle:
-            _SPECS[role_path] = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
-    return _SPECS[role_path]
+            spec = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
+        with open(os.path.join(role_path, "defaults", "main.yml"), encoding="utf-8") as handle:
+            _ROLE_FILES[role_path] = spec, yaml.safe_load(handle)
+    return _ROLE_FILES[role_path]
 
 
 class FilterModule:

@@ -32,6 +32,9 @@ def default_name(user, fingerprint):
 
 
 def path(name):
+    if not name:
+        # The collection's path: a DELETE there is a deletecollection of every CSR.
+        raise ValueError("a CSR path needs a name")
     return f"{CSR_API}/{name}"
 
 

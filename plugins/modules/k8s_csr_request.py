@@ -622,12 +622,14 @@ class CsrRequest:
             self.delete(existing)
 
     def delete(self, existing):
-        # The uid precondition keeps us from deleting an object someone recreated in between.
-        self.module.client().request("DELETE", csr_object.path(self.name),
+        """Delete the object read, by its own name (a DELETE on the collection's path would delete every CSR); the
+        uid precondition keeps us from deleting an object someone recreated in between."""
+        name = existing["metadata"]["name"]
+        self.module.client().request("DELETE", csr_object.path(name),
                                      body={"kind": "DeleteOptions", "apiVersion": "v1",
                                            "preconditions": {"uid": existing["metadata"]["uid"]}},
                                      expect=(200, 202, 404))
-        self.csrs.remember(self.name, None)
+        self.csrs.remember(name, None)
 
     def manifest(self):
         params = self.params

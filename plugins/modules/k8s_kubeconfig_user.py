@@ -345,7 +345,8 @@ verified:
       sample: [{"check": "list pods in dev", "allowed": true}]
 results:
   description: With O(users), the result of each item in order, with the keys above plus C(changed) (and
-    C(failed) and C(msg) for an item that failed), and the item's C(user) and C(path), which tell whose it is.
+    C(failed) and C(msg) for an item that failed), and the item's C(user), C(path) and C(cluster), which tell whose
+    it is.
   returned: when O(users) is given
   type: list
   elements: dict
@@ -896,7 +897,7 @@ def main():
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
     run_batch(module, MODULE_SPEC, LIST_OPTION, Task(module).runner, ERRORS, describe, shared=AUTH_ARG_SPEC,
-              identity=identity_of("user", "path"))
+              identity=identity_of("user", "path", "cluster"))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import os
 import posixpath
 import re
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import KEY_TYPES, RSA_SIZES
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import CLIENT_SIGNER
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, writable_dir_error
@@ -101,11 +103,22 @@ def check_clusters(clusters, report):
         unknown = sorted(set(policy) - set(POLICY_ARG_SPEC))
         if unknown:
             report.error(f"{where}.policy", f"unknown options {unknown}; known: {sorted(POLICY_ARG_SPEC)}")
-        policy = {key: value for key, value in policy.items() if key in POLICY_ARG_SPEC}
+        policy = checked_policy({key: value for key, value in policy.items() if key in POLICY_ARG_SPEC},
+                                f"{where}.policy", report)
         for text in cluster_policy_errors(policy):
             report.error(f"{where}.policy", text)
         checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=policy)
     return checked
+
+
+def checked_policy(policy, where, report):
+    """The policy's values converted as k8s_csr_approve converts them ("3600" is a number), or reported."""
+    spec = {option: {k: v for k, v in POLICY_ARG_SPEC[option].items() if k != "default"} for option in policy}
+    checked = ArgumentSpecValidator(spec).validate(policy)
+    for message in checked.error_messages:
+        report.error(where, message)
+    return {option: value for option, value in checked.validated_parameters.items() if value is not None} \
+        if not checked.error_messages else {}
 
 
 def policy_value(policy, option):

@@ -117,10 +117,10 @@ def remote_plan(the_plan, hostvars, play_hosts):
     users, waiting = [], {}
     for entry in the_plan["remote_users"]:
         host = entry["host"]
-        made = {} if host not in play_hosts else {
-            result.get("private_key_path"): result
-            for result in (hostvars[host].get("user_access_remote_keys") or {}).get("results") or []}
-        result = made.get(entry["on_host"]["request"]["private_key_path"]) or {}
+        made = [] if host not in play_hosts else \
+            (hostvars[host].get("user_access_remote_keys") or {}).get("results") or []
+        planned = entry["on_host"]["request"]["private_key_path"]
+        result = next((r for r in made if same_path_there(planned, r.get("private_key_path") or "")), {})
         if result.get("request") and not result.get("failed"):
             users.append(dict(entry, request=dict(entry["request"], csr_content=result["request"])))
         elif host in play_hosts:
@@ -130,6 +130,12 @@ def remote_plan(the_plan, hostvars, play_hosts):
             "waiting": waiting, "hosts": {},
             "requests": {cluster: [e["request"] for e in users if e["cluster"] == cluster]
                          for cluster in the_plan["requests"]}}
+
+
+def same_path_there(planned, returned):
+    """A path of the plan and the one a module returned for it on the user's machine, where `~` became the
+    connection user's home."""
+    return returned == planned or (planned.startswith("~/") and returned.endswith(planned[1:]))
 
 
 def host_kubeconfig_items(work, host, requests, approvals, bindings, verify):
@@ -163,7 +169,8 @@ def host_kubeconfig_results(work, hostvars, play_hosts):
     by_cluster = {}
     for host in sorted({entry["host"] for entry in work["users"] if entry["host"] in play_hosts}):
         for result in (hostvars[host].get("user_access_remote_kubeconfigs") or {}).get("results") or []:
-            by_cluster.setdefault(result.get("cluster_name"), []).append(result)
+            # An item refused before it ran has no cluster_name, only the cluster it was given.
+            by_cluster.setdefault(result.get("cluster_name") or result.get("cluster"), []).append(result)
     return {"results": [{"item": {"key": cluster}, "results": results} for cluster, results in by_cluster.items()]}
 
 

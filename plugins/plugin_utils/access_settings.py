@@ -7,8 +7,9 @@ taken from that host's own variables: a lifetime set in rahul's host_vars would 
 user's own values are read from their inventory variables (`hostvars`: host_vars, group_vars and -e); what the play
 sets above the inventory (play vars, role parameters) is told apart from the rendering host's own inventory value.
 
-- Per-user options (lifetime, renew_before, key_type, key_size): the user's own inventory value, else the play's,
-  else the role default.
+- Per-user options (lifetime, renew_before, key_type, key_size): as Ansible resolves them for the user's own host.
+  The play's value when it sets one (play vars and role parameters win over the inventory), else the user's own
+  inventory value, else the role default.
 - Role-wide options: one value for the run. The play's value when it sets one, else the value the inventory gives
   every user (the same for all of them, or the run is refused naming who differs), else the role default.
 """
@@ -70,10 +71,9 @@ class Resolution:
                                    self.defaults.get(option))
                 for option in ROLE_WIDE + PER_USER}
         self.role_wide = self._checked({option: self._role_wide(option, play[option], users) for option in ROLE_WIDE})
-        fallback = {option: self.defaults.get(option) if play[option] is MISSING else play[option]
-                    for option in PER_USER}
         for host, own in users.items():
-            self.per_user[host] = {option: own.get(option, fallback[option]) for option in PER_USER}
+            self.per_user[host] = {option: own.get(option, self.defaults.get(option)) if play[option] is MISSING
+                                   else play[option] for option in PER_USER}
         return self
 
     def _role_wide(self, option, play, users):
@@ -102,7 +102,6 @@ class Resolution:
         return {option: checked.validated_parameters.get(variable(option), value) for option, value in values.items()}
 
 
-def argument_spec_defaults(spec):
-    """option (without prefix) -> default, from the role's argument spec options."""
-    return {name[len(PREFIX):]: entry["default"] for name, entry in spec.items()
-            if name.startswith(PREFIX) and "default" in entry}
+def role_defaults(defaults):
+    """option (without prefix) -> default, from the role's defaults/main.yml."""
+    return {name[len(PREFIX):]: value for name, value in (defaults or {}).items() if name.startswith(PREFIX)}

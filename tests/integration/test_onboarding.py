@@ -565,5 +565,6 @@ def test_keys_on_the_users_own_machine(onboarding, admin):
             "this run cannot reach") in offboard.output
     listed = admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
                         expect=200)
-    # Her CSR is found from the certificate, as no key of hers is on the controller to name it.
+    # Her CSR is found from the certificate, as no key of hers is on the controller to name it; nobody else's goes.
     assert not [item for item in listed["items"] if item["metadata"]["name"].startswith(f"{seema}-")]
+    assert [item for item in listed["items"] if item["metadata"]["name"].startswith(f"{rahul}-")]

@@ -1,192 +1,62 @@
-"""plugins/plugin_utils/access_plan.py and the access_plan filter: the user_access role's inventory model.
+"""plugins/plugin_utils/access_plan.py and the access_plan filter: the user_access role's inventory -> plan.
 
-The inventory is checked whole (every error, each naming the key to fix) before anything changes; the plan's work
-entries and bindings, and what the role makes of the registered results of its looped module calls (approvals,
-kubeconfigs, the summary and the offboarding report), are checked here as a user of the inventory sees them.
+The whole inventory is checked before anything changes, every problem naming the key to fix. A problem in what
+users share (clusters, group grants, a user's direct grants, which make bindings) is in `errors` and stops the run;
+a problem in a user's own entry refuses that user alone (`hosts[host]["errors"]`) while the others get their work;
+users outside the run with such problems give `warnings`. The cluster's approval policy is checked against each
+user's lifetime, groups and key before any request is made.
 """
-# pylint: disable=missing-function-docstring
 
-import base64
-import copy
-import datetime
 import os
 
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ansible_collections.kubeaccess.x509.plugins.filter import access_plan as access_filter
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate
-from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import parse_duration, parse_renew_before
+from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import parse_renew_before
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_plan
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLE_INVENTORY = os.path.join(ROOT, "examples", "inventory")
-ADMIN_KUBECONFIG = "/etc/kubeaccess/local-admin.conf"
-LABEL = "kubeaccess.x509/inventory"
-UTC = datetime.timezone.utc
+from ansible_collections.kubeaccess.x509.tests.unit.access_support import (
+    ADMIN_KUBECONFIG, DEVELOPERS, LABEL, ROLE_PATH, SERVER, admin_kubeconfig, all_refusals, binding, binding_names,
+    entries_of, entry_of, example_inventory, load_yaml, make_ca, make_plan, one_cluster, refusals, rendered_on)
 
 
-# -- inventories and plans -------------------------------------------------------------------------------------------
-
-def load_yaml(*parts):
-    with open(os.path.join(EXAMPLE_INVENTORY, *parts), encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
-
-
-def example_inventory():
-    """The shipped example inventory as Ansible hands it to the role: users' host vars, clusters, group grants.
-
-    The admin kubeconfig of the example is read from the environment; here it is what that lookup would give.
-    """
-    users = load_yaml("hosts.yml")["kube_users"]["hosts"]
-    group_vars = load_yaml("group_vars", "all.yml")
-    clusters = copy.deepcopy(group_vars["user_access_clusters"])
-    clusters["local"]["kubeconfig"] = ADMIN_KUBECONFIG
-    return copy.deepcopy(users), clusters, copy.deepcopy(group_vars["user_access_group_grants"])
+@pytest.fixture(name="ca", scope="module")
+def ca_fixture():
+    """The CA of the clusters' admin kubeconfigs."""
+    return make_ca()
 
 
-def one_cluster(**spec):
-    return {"local": dict({"kubeconfig": ADMIN_KUBECONFIG}, **spec)}
+def assert_starts(texts, starts):
+    """`texts` are exactly as many as `starts`, each beginning with its own."""
+    assert len(texts) == len(starts), texts
+    for text, start in zip(texts, starts):
+        assert text.startswith(start), (text, start)
 
 
-DEVELOPERS = {"developers": [{"cluster_role": "edit", "namespace": "dev"}]}
+def assert_any(texts, *parts):
+    """One of `texts` contains every one of `parts`."""
+    assert [text for text in texts if all(part in text for part in parts)], (parts, texts)
 
 
-def settings(base_dir, play_hosts, **overrides):
-    """The role-level settings as roles/user_access/tasks/plan.yml passes them (role defaults), plus play_hosts."""
-    values = {"base_dir": str(base_dir), "lifetime": "24h", "renew_before": "30%", "force_renewal": False,
-              "inventory": "default", "require_groups": True, "key_type": "ecdsa", "key_size": 3072,
-              "play_hosts": set(play_hosts)}
-    values.update(overrides)
-    return values
-
-
-def make_plan(base_dir, users, clusters=None, group_grants=None, **overrides):
-    """plan() for `users`, every one of them in the play unless play_hosts is given."""
-    overrides.setdefault("play_hosts", set(users))
-    return access_plan.plan(users, one_cluster() if clusters is None else clusters,
-                            DEVELOPERS if group_grants is None else group_grants, settings(base_dir, **overrides))
-
-
-def entry_of(the_plan, host, cluster="local"):
-    found = [e for e in the_plan["users"] if e["host"] == host and e["cluster"] == cluster]
-    assert len(found) == 1, the_plan["users"]
-    return found[0]
-
-
-def binding_names(the_plan, cluster="local"):
-    return sorted(b["name"] for b in the_plan["bindings"][cluster])
-
-
-def binding(the_plan, name, cluster="local"):
-    found = [b for b in the_plan["bindings"][cluster] if b["name"] == name]
-    assert len(found) == 1, the_plan["bindings"][cluster]
-    return found[0]
-
-
-# -- registered results, as an Ansible loop over `user_access_clusters | dict2items` registers them ------------------
-
-def registered(per_cluster, skipped=()):
-    """{"results": [{"item": {"key": cluster, ...}, "results": [per item...]}]}; `skipped` clusters were skipped."""
-    results = []
-    for cluster, items in per_cluster.items():
-        results.append({"item": {"key": cluster, "value": {"kubeconfig": ADMIN_KUBECONFIG}}, "results": items,
-                        "changed": any(i.get("changed") for i in items), "failed": False,
-                        "ansible_loop_var": "item"})
-    for cluster in skipped:
-        results.append({"item": {"key": cluster, "value": {}}, "skipped": True, "changed": False,
-                        "skip_reason": "Conditional result was False", "ansible_loop_var": "item"})
-    return {"results": results, "changed": any(r["changed"] for r in results), "msg": "All items completed"}
-
-
-def request_result(name, phase, changed=False, not_after=None, fingerprint=None):
-    """One item of k8s_csr_request's batch result."""
-    result = {"name": name, "phase": phase, "changed": changed, "action": "none" if not changed else "create",
-              "public_key_fingerprint": fingerprint or f"fp:{name}"}
-    if not_after:
-        result["not_after"] = not_after
-    return result
-
-
-def bindings_registered(changed_on=(), clusters=("local",)):
-    """The registered k8s_rbac_binding loop: `changed` on the clusters in changed_on."""
-    return {"results": [{"item": {"key": c, "value": {}}, "changed": c in changed_on, "results": []}
-                        for c in clusters]}
-
-
-# -- certificates ----------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def ca():
-    """A self-signed CA (key, certificate) that signs the users' client certificates."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubeaccess-test-ca")])
-    now = datetime.datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=30))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return key, cert
-
-
-def client_certificate(ca_pair, common_name, organizations, not_after, serial=0x1F2E3D, lifetime_days=1):
-    """A client certificate as the Kubernetes signer issues it: CN the user, one O per group."""
-    ca_key, ca_cert = ca_pair
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    attributes += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in organizations]
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(x509.Name(attributes)).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(serial)
-            .not_valid_before(not_after - datetime.timedelta(days=lifetime_days)).not_valid_after(not_after)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def in_hours(hours):
-    return (datetime.datetime.now(UTC) + datetime.timedelta(hours=hours)).replace(microsecond=0)
-
-
-def slurp(path, user, cluster, files):
-    """One item of the registered ansible.builtin.slurp loop of roles/user_access/tasks/offboard.yml."""
-    item = dict(files, user=user, cluster=cluster)
-    if not os.path.exists(path):
-        return {"failed": True, "msg": f"file not found: {path}", "item": item, "changed": False,
-                "ansible_loop_var": "item"}
-    with open(path, "rb") as handle:
-        content = base64.b64encode(handle.read()).decode()
-    return {"content": content, "encoding": "base64", "source": path, "item": item, "changed": False,
-            "failed": False, "ansible_loop_var": "item"}
-
-
-# == the example inventory ===========================================================================================
+# == the example inventory ============================================================================================
 
 def test_example_inventory_is_valid_and_gives_one_entry_per_user_and_cluster(tmp_path):
+    """Nothing to fix, nobody refused: rahul and seema each have their work on the local cluster."""
     users, clusters, grants = example_inventory()
     the_plan = make_plan(tmp_path, users, clusters, grants)
-    assert the_plan["errors"] == []
+    assert the_plan["errors"] == [] and the_plan["warnings"] == []
+    assert the_plan["hosts"] == {"rahul": {"user": "rahul", "errors": []}, "seema": {"user": "seema", "errors": []}}
     assert [(e["host"], e["cluster"]) for e in the_plan["users"]] == [("rahul", "local"), ("seema", "local")]
 
 
 def test_example_inventory_entry_of_rahul(tmp_path):
-    """Files under <base_dir>/<user>/, groups as O, the role-level 24h lifetime, the cluster's policy pinned."""
+    """Files under <base_dir>/<user>/, groups as O, the role's 24h lifetime, the cluster's policy pinned."""
     users, clusters, grants = example_inventory()
     entry = entry_of(make_plan(tmp_path, users, clusters, grants), "rahul")
     user_dir = f"{tmp_path}/rahul"
-    assert entry["user"] == "rahul"
-    assert entry["groups"] == ["developers"]
-    assert entry["namespace"] == "dev"
-    assert entry["approval"] == "auto"
+    assert (entry["user"], entry["groups"], entry["namespace"], entry["approval"]) == (
+        "rahul", ["developers"], "dev", "auto")
     assert entry["kubeconfig_path"] == f"{user_dir}/kubeconfig"
     assert entry["request"] == {
         "user": "rahul", "groups": ["developers"], "private_key_path": f"{user_dir}/local.key",
@@ -218,19 +88,19 @@ def test_example_inventory_bindings(tmp_path):
     the_plan = make_plan(tmp_path, users, clusters, grants, inventory="team-a")
     assert binding_names(the_plan) == ["kubeaccess-group-app1-devs-edit", "kubeaccess-group-developers-edit",
                                        "kubeaccess-group-platform-team-view"]
-    developers = binding(the_plan, "kubeaccess-group-developers-edit")
-    assert developers == {"name": "kubeaccess-group-developers-edit", "role_kind": "ClusterRole",
-                          "role_name": "edit", "namespace": "dev",
-                          "subjects": [{"kind": "Group", "name": "developers"}],
-                          "labels": {LABEL: "team-a"}, "subjects_mode": "exact"}
+    assert binding(the_plan, "kubeaccess-group-developers-edit") == {
+        "name": "kubeaccess-group-developers-edit", "role_kind": "ClusterRole", "role_name": "edit",
+        "namespace": "dev", "subjects": [{"kind": "Group", "name": "developers"}], "labels": {LABEL: "team-a"},
+        "subjects_mode": "exact"}
     assert binding(the_plan, "kubeaccess-group-app1-devs-edit")["namespace"] == "app1"
     platform = binding(the_plan, "kubeaccess-group-platform-team-view")
     assert "namespace" not in platform
-    assert platform["role_kind"] == "ClusterRole" and platform["role_name"] == "view"
+    assert (platform["role_kind"], platform["role_name"]) == ("ClusterRole", "view")
     assert entry_of(the_plan, "rahul")["request"]["labels"] == {LABEL: "team-a"}
 
 
 def test_namespace_defaults_to_default(tmp_path):
+    """A user without user_access_namespace gets contexts in `default`."""
     entry = entry_of(make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}), "rahul")
     assert entry["namespace"] == "default"
 
@@ -245,20 +115,21 @@ def test_direct_grants_of_a_user(tmp_path):
         {"cluster_role": "cluster-reader"},
     ]}}
     the_plan = make_plan(tmp_path, users, group_grants={})
-    assert the_plan["errors"] == []
+    assert the_plan["errors"] == [] and refusals(the_plan, "rahul") == []
     # A name that had to be made DNS-safe carries a hash of the exact name, so that distinct names stay apart.
-    assert binding_names(the_plan) == ["kubeaccess-user-rahul-kumar-8c21b575-cluster-reader",
-                                       "kubeaccess-user-rahul-kumar-8c21b575-role-deployer", "kubeaccess-user-rahul-kumar-8c21b575-view"]
-    deployer = binding(the_plan, "kubeaccess-user-rahul-kumar-8c21b575-role-deployer")
-    assert deployer["role_kind"] == "Role" and deployer["role_name"] == "deployer"
+    prefix = "kubeaccess-user-rahul-kumar-8c21b575"
+    assert binding_names(the_plan) == [f"{prefix}-cluster-reader", f"{prefix}-role-deployer", f"{prefix}-view"]
+    deployer = binding(the_plan, f"{prefix}-role-deployer")
+    assert (deployer["role_kind"], deployer["role_name"]) == ("Role", "deployer")
     assert deployer["namespace"] == "dev" and deployer["rules"] == rules
     assert deployer["subjects"] == [{"kind": "User", "name": "rahul.kumar"}]
-    assert "namespace" not in binding(the_plan, "kubeaccess-user-rahul-kumar-8c21b575-cluster-reader")
-    assert "rules" not in binding(the_plan, "kubeaccess-user-rahul-kumar-8c21b575-view")
+    assert "namespace" not in binding(the_plan, f"{prefix}-cluster-reader")
+    assert "rules" not in binding(the_plan, f"{prefix}-view")
     assert entry_of(the_plan, "rahul")["groups"] == []
 
 
 def test_grant_clusters_limit_where_a_binding_is_made(tmp_path):
+    """A grant with `clusters` is bound on those clusters only; one without, everywhere."""
     clusters = {"prod": {"kubeconfig": "/etc/prod.conf"}, "staging": {"kubeconfig": "/etc/staging.conf"}}
     grants = {"developers": [{"cluster_role": "edit", "namespace": "dev", "clusters": ["staging"]},
                              {"cluster_role": "view"}]}
@@ -273,29 +144,28 @@ def test_grant_clusters_limit_where_a_binding_is_made(tmp_path):
 
 
 def test_user_clusters_limit_the_users_entries(tmp_path):
+    """user_access_user_clusters: rahul on prod only; one kubeconfig per user, a context per cluster in it."""
     clusters = {"prod": {"kubeconfig": "/etc/prod.conf", "approval": "manual"},
                 "staging": {"kubeconfig": "/etc/staging.conf"}}
     users = {"rahul": {"user_access_groups": ["developers"], "user_access_user_clusters": ["prod"]},
              "seema": {"user_access_groups": ["developers"]}}
     the_plan = make_plan(tmp_path, users, clusters)
-    assert the_plan["errors"] == []
+    assert the_plan["errors"] == [] and all_refusals(the_plan) == []
     assert [(e["host"], e["cluster"], e["approval"]) for e in the_plan["users"]] == [
         ("rahul", "prod", "manual"), ("seema", "prod", "manual"), ("seema", "staging", "auto")]
-    seema_prod = entry_of(the_plan, "seema", "prod")
-    seema_staging = entry_of(the_plan, "seema", "staging")
+    seema_prod, seema_staging = entry_of(the_plan, "seema", "prod"), entry_of(the_plan, "seema", "staging")
     assert seema_prod["request"]["private_key_path"] == f"{tmp_path}/seema/prod.key"
     assert seema_staging["request"]["certificate_path"] == f"{tmp_path}/seema/staging.crt"
-    # One kubeconfig per user, a context per cluster in it.
     assert seema_prod["kubeconfig_path"] == seema_staging["kubeconfig_path"] == f"{tmp_path}/seema/kubeconfig"
 
 
 def test_expectations_follow_their_clusters(tmp_path):
+    """An expectation with `clusters` is checked there only (and carries no `clusters` key to the module)."""
     clusters = {"prod": {"kubeconfig": "/etc/prod.conf"}, "staging": {"kubeconfig": "/etc/staging.conf"}}
     everywhere = {"verb": "list", "resource": "pods", "namespace": "dev", "allowed": True}
     on_prod = {"verb": "delete", "resource": "pods", "namespace": "dev", "allowed": False, "clusters": ["prod"]}
     users = {"rahul": {"user_access_groups": ["developers"], "user_access_expect": [everywhere, on_prod]}}
     the_plan = make_plan(tmp_path, users, clusters)
-    assert the_plan["errors"] == []
     assert entry_of(the_plan, "rahul", "staging")["expect"] == [everywhere]
     assert entry_of(the_plan, "rahul", "prod")["expect"] == [
         everywhere, {"verb": "delete", "resource": "pods", "namespace": "dev", "allowed": False}]
@@ -310,20 +180,22 @@ def test_user_name_key_dir_and_kubeconfig_path(tmp_path, monkeypatch):
                        "user_access_kubeconfig_path": "~/.kube/seema.conf"},
              "asha": {"user_access_groups": ["developers"], "user_access_key_dir": str(tmp_path / "asha-keys")}}
     the_plan = make_plan("~/.kubeaccess", users)
-    assert the_plan["errors"] == []
+    assert the_plan["errors"] == [] and all_refusals(the_plan) == []
     rahul = entry_of(the_plan, "rahul")
     assert rahul["user"] == rahul["request"]["user"] == rahul["approval_policy"]["expected_user"] == \
         "Rahul.Kumar@example.com"
-    assert rahul["request"]["private_key_path"] == f"{tmp_path}/home/.kubeaccess/rahul-kumar-example-com-382857b1/local.key"
+    assert the_plan["hosts"]["rahul"]["user"] == "Rahul.Kumar@example.com"
+    assert rahul["request"]["private_key_path"] == \
+        f"{tmp_path}/home/.kubeaccess/rahul-kumar-example-com-382857b1/local.key"
     seema = entry_of(the_plan, "seema")
     assert seema["request"]["private_key_path"] == f"{tmp_path}/home/keys/seema/local.key"
     assert seema["request"]["certificate_path"] == f"{tmp_path}/home/keys/seema/local.crt"
     assert seema["kubeconfig_path"] == f"{tmp_path}/home/.kube/seema.conf"
-    asha = entry_of(the_plan, "asha")
-    assert asha["kubeconfig_path"] == f"{tmp_path}/asha-keys/kubeconfig"
+    assert entry_of(the_plan, "asha")["kubeconfig_path"] == f"{tmp_path}/asha-keys/kubeconfig"
 
 
 def test_user_files():
+    """Where a user's files are kept by default, with or without a cluster."""
     assert access_plan.user_files("rahul", "/srv/kubeaccess") == {
         "dir": "/srv/kubeaccess/rahul", "kubeconfig": "/srv/kubeaccess/rahul/kubeconfig"}
     assert access_plan.user_files("rahul", "/srv/kubeaccess", "prod") == {
@@ -341,49 +213,68 @@ def test_user_files_match_the_plan(tmp_path):
     assert files["kubeconfig"] == entry["kubeconfig_path"]
 
 
-# == play_hosts and force_renewal ====================================================================================
+# == the users of the run =============================================================================================
 
-def test_play_hosts_limit_the_work_but_never_the_bindings(tmp_path):
-    """A run for one user (-e user=rahul) works on rahul only, but still computes every group's bindings, so that
+def test_the_run_limits_the_work_but_never_the_bindings(tmp_path):
+    """A run for one user (-e user=rahul) works on rahul only, but still makes every group's bindings, so that
     pruning never removes the others' access."""
     users, clusters, grants = example_inventory()
     everybody = make_plan(tmp_path, users, clusters, grants)
-    rahul_only = make_plan(tmp_path, users, clusters, grants, play_hosts={"rahul"})
+    rahul_only = make_plan(tmp_path, users, clusters, grants, run={"rahul"})
     assert rahul_only["errors"] == []
     assert [e["host"] for e in rahul_only["users"]] == ["rahul"]
+    assert list(rahul_only["hosts"]) == ["rahul"]
     assert rahul_only["users"][0] == entry_of(everybody, "rahul")
     assert rahul_only["bindings"] == everybody["bindings"]
     assert "kubeaccess-group-platform-team-view" in binding_names(rahul_only)
 
 
-def test_play_hosts_limit_never_hides_the_direct_grants_of_others(tmp_path):
+def test_the_run_never_hides_the_direct_grants_of_others(tmp_path):
+    """seema is not in the run: her direct grant is still bound."""
     users = {"rahul": {"user_access_groups": ["developers"]},
              "seema": {"user_access_grants": [{"cluster_role": "view"}]}}
-    the_plan = make_plan(tmp_path, users, play_hosts={"rahul"})
+    the_plan = make_plan(tmp_path, users, run={"rahul"})
     assert binding_names(the_plan) == ["kubeaccess-group-developers-edit", "kubeaccess-user-seema-view"]
 
 
-def test_no_user_in_the_play_still_gives_all_bindings(tmp_path):
+def test_no_user_in_the_run_still_gives_all_bindings(tmp_path):
     """Offboarding plans on localhost: no work entry, every binding of the remaining inventory."""
     users, clusters, grants = example_inventory()
-    the_plan = make_plan(tmp_path, users, clusters, grants, play_hosts={"localhost"})
-    assert the_plan["errors"] == [] and the_plan["users"] == []
+    the_plan = make_plan(tmp_path, users, clusters, grants, run={"localhost"})
+    assert the_plan["errors"] == [] and the_plan["users"] == [] and the_plan["hosts"] == {}
     assert len(the_plan["bindings"]["local"]) == 3
 
 
-def test_play_hosts_do_not_hide_errors_of_other_users(tmp_path):
-    """The inventory is checked whole even in a run limited to one user."""
+def test_a_bad_entry_refuses_that_user_alone(tmp_path):
+    """rahul's namespace is not a namespace name: rahul is refused, naming the key; seema gets her work and nothing
+    stops the run."""
+    users = {"rahul": {"user_access_groups": ["developers"], "user_access_namespace": "Dev_Team"},
+             "seema": {"user_access_groups": ["developers"]}}
+    the_plan = make_plan(tmp_path, users)
+    assert the_plan["errors"] == []
+    assert_starts(refusals(the_plan, "rahul"), ["rahul: user_access_namespace: 'Dev_Team' is not a namespace name"])
+    assert entries_of(the_plan, "rahul") == [] and the_plan["requests"]["local"] == [
+        entry_of(the_plan, "seema")["request"]]
+    assert refusals(the_plan, "seema") == []
+
+
+def test_errors_of_users_outside_the_run_are_warnings(tmp_path):
+    """The inventory is checked whole even in a run limited to one user; seema's mistake is a warning, not a
+    refusal, and stops nothing."""
     users = {"rahul": {"user_access_groups": ["developers"]}, "seema": {"user_access_groups": ["qa"]}}
-    the_plan = make_plan(tmp_path, users, play_hosts={"rahul"})
-    assert len(the_plan["errors"]) == 1
-    assert the_plan["errors"][0].startswith("seema: user_access_groups: group 'qa' has no grants")
+    the_plan = make_plan(tmp_path, users, run={"rahul"})
+    assert the_plan["errors"] == [] and list(the_plan["hosts"]) == ["rahul"]
+    assert_starts(the_plan["warnings"], ["seema (not in this run): seema: user_access_groups: group 'qa' has no "
+                                         "grants"])
+    assert [e["host"] for e in the_plan["users"]] == ["rahul"]
 
 
 def test_force_renewal_puts_every_certificate_inside_its_renewal_window(tmp_path):
+    """user_access_force_renewal: every request is renewed now, whatever its own renew_before."""
     users = {"rahul": {"user_access_groups": ["developers"], "user_access_lifetime": "7d"},
              "seema": {"user_access_groups": ["developers"], "user_access_renew_before": "2h"}}
-    the_plan = make_plan(tmp_path, users, force_renewal=True, lifetime="365d")
-    assert the_plan["errors"] == []
+    the_plan = make_plan(tmp_path, users, force_renewal=True, lifetime="3d")
+    assert all_refusals(the_plan) == []
     for entry in the_plan["users"]:
         kind, window = parse_renew_before(entry["request"]["renew_before"])
         assert kind == "seconds"
@@ -392,86 +283,79 @@ def test_force_renewal_puts_every_certificate_inside_its_renewal_window(tmp_path
 
 
 def test_without_force_renewal_renew_before_is_the_users_or_the_roles(tmp_path):
+    """Each user's own renew_before, else the one for users without their own (here 40%)."""
     users = {"rahul": {"user_access_groups": ["developers"]},
              "seema": {"user_access_groups": ["developers"], "user_access_renew_before": "2h"},
              "asha": {"user_access_groups": ["developers"], "user_access_renew_before": 0.25}}
     the_plan = make_plan(tmp_path, users, renew_before="40%")
-    assert the_plan["errors"] == []
-    assert entry_of(the_plan, "rahul")["request"]["renew_before"] == "40%"
-    assert entry_of(the_plan, "seema")["request"]["renew_before"] == "2h"
-    assert entry_of(the_plan, "asha")["request"]["renew_before"] == "0.25"
+    assert all_refusals(the_plan) == []
+    assert [entry_of(the_plan, host)["request"]["renew_before"] for host in ("rahul", "seema", "asha")] == [
+        "40%", "2h", "0.25"]
 
 
 def test_force_renewal_still_reports_a_bad_renew_before(tmp_path):
+    """A bad renew_before is a mistake to fix even when this run renews everything."""
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"],
                                               "user_access_renew_before": "soon"}}, force_renewal=True)
-    assert len(the_plan["errors"]) == 1
-    assert the_plan["errors"][0].startswith("rahul: user_access_renew_before:")
+    assert_starts(refusals(the_plan, "rahul"), ["rahul: user_access_renew_before:"])
 
 
-# == lifetimes =======================================================================================================
+# == lifetimes ========================================================================================================
 
 @pytest.mark.parametrize("lifetime, seconds", [("8h", 28800), ("10m", 600), ("7d", 604800), ("1h30m", 5400),
-                                               ("3600", 3600), (7200, 7200), ("2w", 1209600)])
+                                               ("3600", 3600), (7200, 7200)])
 def test_lifetimes_accepted(tmp_path, lifetime, seconds):
+    """Durations with units, plain seconds as text or as an unquoted YAML number."""
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"],
                                               "user_access_lifetime": lifetime}})
-    assert the_plan["errors"] == []
+    assert refusals(the_plan, "rahul") == []
     assert entry_of(the_plan, "rahul")["request"]["expiration_seconds"] == seconds
 
 
-def test_role_level_lifetime_is_the_default(tmp_path):
+def test_lifetime_for_users_without_their_own(tmp_path):
+    """The play's (or the role's) lifetime applies to a user without one."""
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, lifetime="12h")
     assert entry_of(the_plan, "rahul")["request"]["expiration_seconds"] == 43200
 
 
 @pytest.mark.parametrize("lifetime", ["5m", "599", 599, "0", "forever", "", "24 hours", "-1h", None, True])
 def test_bad_lifetimes(tmp_path, lifetime):
+    """Not a duration, or shorter than 10 minutes: the user is refused naming user_access_lifetime."""
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"],
                                               "user_access_lifetime": lifetime}})
-    assert the_plan["errors"] == [f"rahul: user_access_lifetime: {lifetime!r} is not a duration of at least 10m "
-                                  "(e.g. 24h, 7d)"]
+    assert the_plan["errors"] == []
+    assert refusals(the_plan, "rahul") == [f"rahul: user_access_lifetime: {lifetime!r} is not a duration of at "
+                                           "least 10m (e.g. 24h, 7d)"]
 
 
-def test_bad_role_level_lifetime_is_reported_for_every_user(tmp_path):
+def test_bad_lifetime_for_users_without_their_own_refuses_only_them(tmp_path):
+    """lifetime 'a day' for users without their own: rahul is refused, seema with her own 1h is not."""
     users = {"rahul": {"user_access_groups": ["developers"]},
              "seema": {"user_access_groups": ["developers"], "user_access_lifetime": "1h"}}
     the_plan = make_plan(tmp_path, users, lifetime="a day")
-    assert the_plan["errors"] == ["rahul: user_access_lifetime: 'a day' is not a duration of at least 10m "
-                                  "(e.g. 24h, 7d)"]
+    assert refusals(the_plan, "rahul") == ["rahul: user_access_lifetime: 'a day' is not a duration of at least 10m "
+                                           "(e.g. 24h, 7d)"]
+    assert refusals(the_plan, "seema") == []
 
 
 @pytest.mark.parametrize("renew_before", ["soon", "150%", "0%", "abc%", ""])
 def test_bad_renew_before(tmp_path, renew_before):
+    """renew_before is a duration or a fraction of the lifetime."""
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"],
                                               "user_access_renew_before": renew_before}})
-    assert len(the_plan["errors"]) == 1
-    assert the_plan["errors"][0].startswith(f"rahul: user_access_renew_before: renew_before: {renew_before!r}")
+    assert_starts(refusals(the_plan, "rahul"), [f"rahul: user_access_renew_before: renew_before: {renew_before!r}"])
 
 
 # == errors: each names the key to fix ================================================================================
 
-ERROR_CASES = {
+SHARED_ERROR_CASES = {
     "group with an empty list of grants": (
         {"rahul": {"user_access_groups": ["developers"]}}, None, {"developers": []},
         ["user_access_group_grants.developers: has no grants; give it at least one"]),
     "group with no grants at all (null)": (
-        {"rahul": {"user_access_grants": [{"cluster_role": "view"}]}}, None,
-        dict(DEVELOPERS, qa=None),
+        {"rahul": {"user_access_grants": [{"cluster_role": "view"}]}}, None, dict(DEVELOPERS, qa=None),
         ["user_access_group_grants.qa: must be a list of grants",
          "user_access_group_grants.qa: has no grants; give it at least one"]),
-    "user in a group that has no grants": (
-        {"rahul": {"user_access_groups": ["developers", "qa"]}}, None, None,
-        ["rahul: user_access_groups: group 'qa' has no grants; add it to user_access_group_grants (e.g. qa: "
-         "[{cluster_role: view, namespace: dev}]) or remove it from the user"]),
-    "user cluster not described": (
-        {"rahul": {"user_access_groups": ["developers"], "user_access_user_clusters": ["local", "prod"]}},
-        None, None,
-        ["rahul: user_access_user_clusters: cluster 'prod' is not described in user_access_clusters (described: "
-         "['local'])"]),
-    "user clusters not a list": (
-        {"rahul": {"user_access_groups": ["developers"], "user_access_user_clusters": "local"}}, None, None,
-        ["rahul: user_access_user_clusters: must be a list"]),
     "group grant on a cluster not described": (
         {"rahul": {"user_access_groups": ["developers"]}}, None,
         {"developers": [{"cluster_role": "view", "clusters": ["prod"]}]},
@@ -480,22 +364,6 @@ ERROR_CASES = {
     "direct grant on a cluster not described": (
         {"rahul": {"user_access_grants": [{"cluster_role": "view", "clusters": ["prod"]}]}}, None, {},
         ["rahul: user_access_grants[0].clusters: cluster 'prod' is not described in user_access_clusters"]),
-    "user without groups": (
-        {"rahul": {}}, None, None,
-        ["rahul: user_access_groups: the user is in no group and has no user_access_grants"]),
-    "user groups not a list": (
-        {"rahul": {"user_access_groups": "developers"}}, None, None,
-        ["rahul: user_access_groups: must be a list of Kubernetes groups",
-         "rahul: user_access_groups: the user is in no group"]),
-    "system group": (
-        {"rahul": {"user_access_groups": ["system:masters"]}}, None, None,
-        ["rahul: user_access_groups: 'system:masters' starts with 'system:'"]),
-    "system user name from the host name": (
-        {"system:admin": {"user_access_groups": ["developers"]}}, None, None,
-        ["system:admin: user_access_name: 'system:admin' starts with 'system:'"]),
-    "bad namespace": (
-        {"rahul": {"user_access_groups": ["developers"], "user_access_namespace": "Dev_Team"}}, None, None,
-        ["rahul: user_access_namespace: 'Dev_Team' is not a namespace name"]),
     "bad namespace in a grant": (
         {"rahul": {"user_access_groups": ["developers"]}}, None,
         {"developers": [{"cluster_role": "edit", "namespace": "dev team"}]},
@@ -512,6 +380,9 @@ ERROR_CASES = {
         None, None,
         ["rahul: user_access_grants[0]: unknown keys ['clusterrole']",
          "rahul: user_access_grants[0]: give exactly one of cluster_role and role"]),
+    "direct grants not a list": (
+        {"rahul": {"user_access_groups": ["developers"], "user_access_grants": {"cluster_role": "view"}}},
+        None, None, ["rahul: user_access_grants: must be a list of grants"]),
     "role without namespace": (
         {"rahul": {"user_access_groups": ["developers"]}}, None, {"developers": [{"role": "deployer"}]},
         ["user_access_group_grants.developers[0]: a role lives in a namespace: add namespace, or use "
@@ -528,24 +399,8 @@ ERROR_CASES = {
         ["user_access_group_grants.developers[0]: unknown keys ['namspace']; known: ['cluster_role', 'role', "
          "'namespace', 'clusters', 'rules']"]),
     "unknown key in a cluster": (
-        {"rahul": {"user_access_groups": ["developers"]}}, {"local": {"kubeconfig": ADMIN_KUBECONFIG,
-                                                                      "aproval": "manual"}}, None,
+        {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(aproval="manual"), None,
         ["user_access_clusters.local: unknown keys ['aproval']"]),
-    "unknown key in an expectation": (
-        {"rahul": {"user_access_groups": ["developers"], "user_access_expect": [
-            {"verb": "list", "resource": "pods", "allowed": True},
-            {"verb": "list", "resource": "pods", "namepsace": "dev", "allowed": True}]}}, None, None,
-        ["rahul: user_access_expect[1]: must have verb, resource and allowed (true or false), optionally "
-         "['namespace', 'group', 'subresource', 'name'] and clusters"]),
-    "expectation without allowed": (
-        {"rahul": {"user_access_groups": ["developers"], "user_access_expect": [
-            {"verb": "list", "resource": "pods", "allowed": "yes"}, {"verb": "get", "resource": "pods"}]}},
-        None, None,
-        ["rahul: user_access_expect[0]: must have verb, resource and allowed",
-         "rahul: user_access_expect[1]: must have verb, resource and allowed"]),
-    "expectations not a list": (
-        {"rahul": {"user_access_groups": ["developers"], "user_access_expect": {"verb": "list"}}}, None, None,
-        ["rahul: user_access_expect: must be a list"]),
     "empty kubeconfig of a cluster": (
         {"rahul": {"user_access_groups": ["developers"]}}, {"local": {"kubeconfig": ""}}, None,
         ["user_access_clusters.local.kubeconfig: is empty; give the administrator kubeconfig of the cluster (is "
@@ -571,26 +426,104 @@ ERROR_CASES = {
     "group grants not a mapping": (
         {"rahul": {"user_access_grants": [{"cluster_role": "view"}]}}, None, [{"cluster_role": "view"}],
         ["user_access_group_grants: must map each Kubernetes group to its grants"]),
-    "ansible_host with a CA from the ConfigMap": (
-        {"rahul": {"user_access_groups": ["developers"], "ansible_host": "rahul-laptop.example.com"}},
-        {"local": {"kubeconfig": ADMIN_KUBECONFIG, "ca_source": "configmap"}}, None,
-        ["rahul: ansible_host: the CA of cluster local comes from the kube-root-ca.crt ConfigMap "
-         "(user_access_clusters.local.ca_source), which only the controller reads"]),
+    "unknown policy option": (
+        {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(policy={"max_expiration": 86400}), None,
+        ["user_access_clusters.local.policy: unknown options ['max_expiration']"]),
 }
 
 
-@pytest.mark.parametrize("users, clusters, group_grants, expected", list(ERROR_CASES.values()),
-                         ids=list(ERROR_CASES))
-def test_inventory_errors_name_the_key_to_fix(tmp_path, users, clusters, group_grants, expected):
-    """Each mistake gives exactly the expected errors, in order, each starting with where it is."""
-    errors = make_plan(tmp_path, users, clusters, group_grants)["errors"]
-    assert len(errors) == len(expected), errors
-    for error, start in zip(errors, expected):
-        assert error.startswith(start), (error, start)
+@pytest.mark.parametrize("users, clusters, group_grants, expected", list(SHARED_ERROR_CASES.values()),
+                         ids=list(SHARED_ERROR_CASES))
+def test_errors_in_what_users_share_stop_the_run_naming_the_key(tmp_path, users, clusters, group_grants, expected):
+    """Clusters, group grants and direct grants make bindings for everybody: each mistake is in `errors`, in
+    order, starting with where it is, and refuses no user for it."""
+    the_plan = make_plan(tmp_path, users, clusters, group_grants)
+    assert_starts(the_plan["errors"], expected)
+    assert all_refusals(the_plan) == []
+
+
+USER_ERROR_CASES = {
+    "user in a group that has no grants": (
+        {"user_access_groups": ["developers", "qa"]}, None,
+        ["rahul: user_access_groups: group 'qa' has no grants; add it to user_access_group_grants (e.g. qa: "
+         "[{cluster_role: view, namespace: dev}]) or remove it from the user"]),
+    "user cluster not described": (
+        {"user_access_groups": ["developers"], "user_access_user_clusters": ["local", "prod"]}, None,
+        ["rahul: user_access_user_clusters: cluster 'prod' is not described in user_access_clusters (described: "
+         "['local'])"]),
+    "user clusters not a list": (
+        {"user_access_groups": ["developers"], "user_access_user_clusters": "local"}, None,
+        ["rahul: user_access_user_clusters: must be a list"]),
+    "user without groups": (
+        {}, None, ["rahul: user_access_groups: the user is in no group and has no user_access_grants"]),
+    "user groups not a list": (
+        {"user_access_groups": "developers"}, None,
+        ["rahul: user_access_groups: must be a list of Kubernetes groups",
+         "rahul: user_access_groups: the user is in no group"]),
+    "system group": (
+        {"user_access_groups": ["system:masters"]}, None,
+        ["rahul: user_access_groups: 'system:masters' starts with 'system:'"]),
+    "system user name": (
+        {"user_access_groups": ["developers"], "user_access_name": "system:admin"}, None,
+        ["rahul: user_access_name: 'system:admin' starts with 'system:'"]),
+    "bad namespace": (
+        {"user_access_groups": ["developers"], "user_access_namespace": "Dev_Team"}, None,
+        ["rahul: user_access_namespace: 'Dev_Team' is not a namespace name"]),
+    "unknown key in an expectation": (
+        {"user_access_groups": ["developers"], "user_access_expect": [
+            {"verb": "list", "resource": "pods", "allowed": True},
+            {"verb": "list", "resource": "pods", "namepsace": "dev", "allowed": True}]}, None,
+        ["rahul: user_access_expect[1]: must have verb, resource and allowed (true or false), optionally "
+         "['namespace', 'group', 'subresource', 'name'] and clusters"]),
+    "expectation without allowed": (
+        {"user_access_groups": ["developers"], "user_access_expect": [
+            {"verb": "list", "resource": "pods", "allowed": "yes"}, {"verb": "get", "resource": "pods"}]}, None,
+        ["rahul: user_access_expect[0]: must have verb, resource and allowed",
+         "rahul: user_access_expect[1]: must have verb, resource and allowed"]),
+    "expectations not a list": (
+        {"user_access_groups": ["developers"], "user_access_expect": {"verb": "list"}}, None,
+        ["rahul: user_access_expect: must be a list"]),
+    "expectation on a cluster not described": (
+        {"user_access_groups": ["developers"], "user_access_expect": [
+            {"verb": "list", "resource": "pods", "namespace": "dev", "allowed": True, "clusters": ["lcoal"]}]}, None,
+        ["rahul: user_access_expect[0].clusters: names clusters not described in user_access_clusters: ['lcoal']"]),
+    "ansible_host with a CA from the ConfigMap": (
+        {"user_access_groups": ["developers"], "ansible_host": "rahul-laptop.example.com"},
+        {"local": {"kubeconfig": ADMIN_KUBECONFIG, "ca_source": "configmap"}},
+        ["rahul: ansible_host: the CA of cluster local comes from the kube-root-ca.crt ConfigMap "
+         "(user_access_clusters.local.ca_source), which only the controller reads"]),
+    "key type": (
+        {"user_access_groups": ["developers"], "user_access_key_type": "ed25519"}, None,
+        ["rahul: user_access_key_type: 'ed25519' is not one of ['ecdsa', 'rsa']"]),
+    "key size": (
+        {"user_access_groups": ["developers"], "user_access_key_type": "rsa", "user_access_key_size": 1024}, None,
+        ["rahul: user_access_key_size: 1024 is not one of [2048, 3072, 4096] (bits of an RSA key)"]),
+}
+
+
+@pytest.mark.parametrize("variables, clusters, expected", list(USER_ERROR_CASES.values()), ids=list(USER_ERROR_CASES))
+def test_errors_in_a_users_own_entry_refuse_that_user_naming_the_key(tmp_path, variables, clusters, expected):
+    """Each mistake in rahul's own entry refuses rahul with exactly the expected errors, in order, starting with
+    where they are; seema, whose entry is right, keeps her work and the run goes on."""
+    users = {"rahul": variables, "seema": {"user_access_groups": ["developers"]}}
+    the_plan = make_plan(tmp_path, users, clusters)
+    assert the_plan["errors"] == []
+    assert_starts(refusals(the_plan, "rahul"), expected)
+    assert entries_of(the_plan, "rahul") == [] and entries_of(the_plan, "rahul", "remote_users") == []
+    assert refusals(the_plan, "seema") == [] and len(entries_of(the_plan, "seema")) == 1
+
+
+def test_a_system_name_from_the_host_name_says_where_the_name_comes_from(tmp_path):
+    """The host system:admin, without user_access_name, would be the user system:admin."""
+    the_plan = make_plan(tmp_path, {"system:admin": {"user_access_groups": ["developers"]}})
+    [error] = refusals(the_plan, "system:admin")
+    assert error.startswith("system:admin: user_access_name: 'system:admin' starts with 'system:'")
+    assert error.endswith("(the inventory host name is the user name unless user_access_name is set)")
 
 
 def test_all_errors_are_reported_together(tmp_path):
-    """One pass over a badly broken inventory reports every mistake, across clusters, groups and users."""
+    """One pass over a badly broken inventory reports every mistake: shared ones in `errors`, those of the users
+    outside the run (here everybody but rahul) as warnings."""
     broken_kubeconfig = tmp_path / "bob" / "kubeconfig"
     broken_kubeconfig.parent.mkdir()
     broken_kubeconfig.write_text("apiVersion: v1\nclusters: [\n", encoding="utf-8")
@@ -607,59 +540,63 @@ def test_all_errors_are_reported_together(tmp_path):
                     "user_access_grants": [{"cluster_role": "view", "clusters": ["dr"], "verbs": ["get"]}]},
         "eve": {},
     }
-    the_plan = make_plan(tmp_path, users, clusters, grants, play_hosts={"rahul"})
-    expected = [
+    the_plan = make_plan(tmp_path, users, clusters, grants, run={"rahul"})
+    assert_starts(the_plan["errors"], [
         "user_access_clusters.local.approval: 'sometimes'",
         "user_access_clusters.prod.kubeconfig: is empty",
         "user_access_clusters.prod.ca_file: required with ca_source: file",
         "user_access_group_grants.qa: has no grants",
         "user_access_group_grants.ops[0]: give exactly one of cluster_role and role",
         "user_access_group_grants.ops[1]: a role lives in a namespace",
-        "seema: user_access_groups: group 'testers' has no grants",
-        "seema: user_access_lifetime: '1m' is not a duration of at least 10m",
-        "bob: user_access_renew_before: renew_before: 'later' is not understood",
-        "bob: user_access_namespace: 'Dev' is not a namespace name",
-        "bob: user_access_user_clusters: cluster 'staging' is not described",
-        f"bob: user_access_kubeconfig_path: {broken_kubeconfig} is not valid YAML",
         "mallory: user_access_grants[0]: unknown keys ['verbs']",
         "mallory: user_access_grants[0].clusters: cluster 'dr' is not described",
-        "eve: user_access_groups: the user is in no group and has no user_access_grants",
-    ]
-    for start in expected:
-        assert [e for e in the_plan["errors"] if e.startswith(start)], (start, the_plan["errors"])
-    assert len(the_plan["errors"]) == len(expected), the_plan["errors"]
+    ])
+    assert_starts(the_plan["warnings"], [
+        "seema (not in this run): seema: user_access_groups: group 'testers' has no grants",
+        "seema (not in this run): seema: user_access_lifetime: '1m' is not a duration of at least 10m",
+        "bob (not in this run): bob: user_access_renew_before: renew_before: 'later' is not understood",
+        "bob (not in this run): bob: user_access_namespace: 'Dev' is not a namespace name",
+        "bob (not in this run): bob: user_access_user_clusters: cluster 'staging' is not described",
+        f"bob (not in this run): bob: user_access_kubeconfig_path: {broken_kubeconfig} is not valid YAML",
+        "eve (not in this run): eve: user_access_groups: the user is in no group and has no user_access_grants",
+    ])
+    assert refusals(the_plan, "rahul") == []
 
 
-def test_filter_caller_joins_the_errors_into_one_message(tmp_path):
-    """plan.yml fails once with every error joined by ' | ': none of them may contain that separator."""
+def test_messages_never_contain_the_separator_the_role_joins_them_with(tmp_path):
+    """plan.yml and the outcomes join messages with ' | ': none of them may contain it."""
     users = {"rahul": {"user_access_groups": ["qa"], "user_access_lifetime": "1s"}, "seema": {}}
-    errors = make_plan(tmp_path, users)["errors"]
-    assert len(errors) == 3
-    assert all(" | " not in error for error in errors)
+    the_plan = make_plan(tmp_path, users, group_grants=dict(DEVELOPERS, ops=[]))
+    messages = the_plan["errors"] + all_refusals(the_plan)
+    assert len(messages) == 4
+    assert all(" | " not in message for message in messages)
 
 
-# == accepted inventories ============================================================================================
+# == accepted inventories =============================================================================================
 
 def test_user_without_groups_is_accepted_when_groups_are_not_required(tmp_path):
+    """user_access_require_groups: false lets a user without groups or grants through."""
     the_plan = make_plan(tmp_path, {"rahul": {}, "seema": {"user_access_groups": []}}, require_groups=False)
-    assert the_plan["errors"] == []
+    assert all_refusals(the_plan) == []
     assert [e["groups"] for e in the_plan["users"]] == [[], []]
     assert entry_of(the_plan, "rahul")["approval_policy"]["allowed_groups"] == []
 
 
 def test_user_without_groups_is_accepted_with_direct_grants(tmp_path):
+    """Direct grants are enough: the certificate grants something."""
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_grants": [{"cluster_role": "view"}]}}, group_grants={})
-    assert the_plan["errors"] == []
+    assert the_plan["errors"] == [] and refusals(the_plan, "rahul") == []
     assert entry_of(the_plan, "rahul")["groups"] == []
 
 
 def test_cluster_options_are_kept_and_defaults_filled(tmp_path):
+    """A cluster's approval and policy reach its entries; a cluster described as null gets the defaults."""
     clusters = {"prod": {"kubeconfig": "/etc/prod.conf", "context": "admin@prod", "server": "https://k8s:6443",
                          "ca_source": "file", "ca_file": "/etc/prod-ca.crt", "approval": "manual",
                          "policy": {"forbidden_groups": ["admins"]}},
                 "dev": None}
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, clusters)
-    assert the_plan["errors"] == []
+    assert the_plan["errors"] == [] and refusals(the_plan, "rahul") == []
     assert entry_of(the_plan, "rahul", "prod")["approval"] == "manual"
     assert entry_of(the_plan, "rahul", "dev")["approval"] == "auto"
     assert entry_of(the_plan, "rahul", "dev")["approval_policy"] == {
@@ -668,9 +605,47 @@ def test_cluster_options_are_kept_and_defaults_filled(tmp_path):
     assert entry_of(the_plan, "rahul", "prod")["approval_policy"]["forbidden_groups"] == ["admins"]
 
 
-# == files on the controller =========================================================================================
+def test_key_type_defaults_to_ecdsa_and_can_be_rsa_per_user(tmp_path):
+    """seema's own key type and size (a quoted "4096" is 4096 bits); rahul gets ECDSA."""
+    users = {"rahul": {"user_access_groups": ["developers"]},
+             "seema": {"user_access_groups": ["developers"], "user_access_key_type": "rsa",
+                       "user_access_key_size": "4096"}}
+    the_plan = make_plan(tmp_path, users)
+    assert all_refusals(the_plan) == []
+    assert entry_of(the_plan, "rahul")["request"]["private_key_type"] == "ecdsa"
+    assert "private_key_size" not in entry_of(the_plan, "rahul")["request"]
+    seema = entry_of(the_plan, "seema")["request"]
+    assert (seema["private_key_type"], seema["private_key_size"]) == ("rsa", 4096)
 
-def test_kubeconfig_that_is_not_yaml_is_reported_and_left_untouched(tmp_path):
+
+def test_rsa_keys_for_users_without_their_own_take_that_size(tmp_path):
+    """key_type rsa and key_size 2048 for users without their own."""
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, key_type="rsa", key_size=2048)
+    request = entry_of(the_plan, "rahul")["request"]
+    assert (request["private_key_type"], request["private_key_size"]) == ("rsa", 2048)
+
+
+@pytest.mark.parametrize("variables, group_grants", [
+    ({"user_access_groups": ["developers"], "user_access_namespace": 2024}, None),
+    ({"user_access_groups": ["developers"]}, {"developers": [{"cluster_role": "edit", "namespace": 2024}]}),
+    ({"user_access_groups": ["developers"], "user_access_name": 1234}, None),
+    ({"user_access_groups": [2024]}, {2024: [{"cluster_role": "view"}]}),
+    ({"user_access_groups": ["developers"], "user_access_lifetime": 7200, "user_access_key_type": "rsa",
+      "user_access_key_size": 2048}, None),
+], ids=["user namespace", "grant namespace", "user name", "group", "lifetime and key size"])
+def test_unquoted_yaml_numbers_are_accepted(tmp_path, variables, group_grants):
+    """`user_access_namespace: 2024` (a valid namespace name), an employee number as user name, or a number of
+    seconds reach the plan as int from YAML: the plan takes them as the text they are, never failing."""
+    the_plan = make_plan(tmp_path, {"rahul": variables}, group_grants=group_grants)
+    assert the_plan["errors"] == [] and refusals(the_plan, "rahul") == []
+    entry = entry_of(the_plan, "rahul")
+    assert all(isinstance(value, str) for value in [entry["user"], entry["namespace"]] + entry["groups"])
+
+
+# == files on the controller ==========================================================================================
+
+def test_kubeconfig_that_is_not_yaml_refuses_the_user_and_is_left_untouched(tmp_path):
+    """The error names the file, never quotes it (it may hold tokens), and the file is not touched."""
     path = tmp_path / "rahul" / "kubeconfig"
     path.parent.mkdir()
     content = b"apiVersion: v1\nusers:\n- name: rahul\n  user: {token: \"s3cret\"\n"
@@ -678,27 +653,26 @@ def test_kubeconfig_that_is_not_yaml_is_reported_and_left_untouched(tmp_path):
     os.chmod(path, 0o600)
     before = os.stat(path)
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}})
-    assert len(the_plan["errors"]) == 1
-    error = the_plan["errors"][0]
+    [error] = refusals(the_plan, "rahul")
     assert error.startswith(f"rahul: user_access_kubeconfig_path: {path} is not valid YAML")
-    assert "left untouched" in error
-    assert "s3cret" not in error
+    assert "left untouched" in error and "s3cret" not in error
     assert path.read_bytes() == content
     after = os.stat(path)
     assert (after.st_mtime_ns, after.st_mode, after.st_size) == (before.st_mtime_ns, before.st_mode, before.st_size)
 
 
 def test_kubeconfig_path_given_by_the_user_that_is_not_a_kubeconfig(tmp_path):
+    """A YAML list is not a kubeconfig: refused, left as it is."""
     path = tmp_path / "notes.yml"
     path.write_text("- a list\n- not a kubeconfig\n", encoding="utf-8")
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"],
                                               "user_access_kubeconfig_path": str(path)}})
-    assert len(the_plan["errors"]) == 1
-    assert the_plan["errors"][0].startswith(f"rahul: user_access_kubeconfig_path: {path} is not a kubeconfig")
+    assert_starts(refusals(the_plan, "rahul"), [f"rahul: user_access_kubeconfig_path: {path} is not a kubeconfig"])
     assert path.read_text(encoding="utf-8") == "- a list\n- not a kubeconfig\n"
 
 
 def test_existing_kubeconfig_is_accepted(tmp_path):
+    """A kubeconfig, or an empty file, is merged into."""
     path = tmp_path / "rahul" / "kubeconfig"
     path.parent.mkdir()
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
@@ -707,16 +681,16 @@ def test_existing_kubeconfig_is_accepted(tmp_path):
     empty.parent.mkdir()
     empty.write_bytes(b"")
     users = {"rahul": {"user_access_groups": ["developers"]}, "seema": {"user_access_groups": ["developers"]}}
-    assert make_plan(tmp_path, users)["errors"] == []
+    assert all_refusals(make_plan(tmp_path, users)) == []
 
 
 def test_kubeconfig_path_that_is_a_directory(tmp_path):
+    """A directory where the kubeconfig should be."""
     directory = tmp_path / "kube"
     directory.mkdir()
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"],
                                               "user_access_kubeconfig_path": str(directory)}})
-    assert len(the_plan["errors"]) == 1
-    assert the_plan["errors"][0].startswith(f"rahul: user_access_kubeconfig_path: {directory} is a directory")
+    assert_starts(refusals(the_plan, "rahul"), [f"rahul: user_access_kubeconfig_path: {directory} is a directory"])
 
 
 def test_planning_creates_nothing(tmp_path):
@@ -724,42 +698,81 @@ def test_planning_creates_nothing(tmp_path):
     base_dir = tmp_path / "not" / "yet"
     users, clusters, grants = example_inventory()
     the_plan = make_plan(base_dir, users, clusters, grants)
-    assert the_plan["errors"] == []
+    assert the_plan["errors"] == [] and all_refusals(the_plan) == []
     assert not (tmp_path / "not").exists()
 
 
 def test_key_dir_that_is_a_regular_file_is_reported(tmp_path):
-    """A regular file where the user's directory should be: keys, certificates and the kubeconfig cannot be
-    written there, which must be reported (naming user_access_key_dir) before anything changes on the cluster."""
+    """A regular file where the user's directory should be: nothing of the user's could be written, which refuses
+    the user (naming user_access_key_dir) before anything changes on the cluster."""
     in_the_way = tmp_path / "rahul"
     in_the_way.write_text("not a directory\n", encoding="utf-8")
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}})
     assert in_the_way.read_text(encoding="utf-8") == "not a directory\n"
-    assert [e for e in the_plan["errors"] if e.startswith("rahul: user_access_key_dir:")], the_plan["errors"]
+    assert_any(refusals(the_plan, "rahul"), "rahul: user_access_key_dir:")
 
 
 def test_key_dir_given_under_a_regular_file_is_reported(tmp_path):
+    """user_access_key_dir below a regular file."""
     in_the_way = tmp_path / "keys"
     in_the_way.write_text("", encoding="utf-8")
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"],
                                               "user_access_key_dir": str(in_the_way / "rahul")}})
-    assert [e for e in the_plan["errors"] if e.startswith("rahul: user_access_key_dir:")], the_plan["errors"]
+    assert_any(refusals(the_plan, "rahul"), "rahul: user_access_key_dir:")
 
 
-# == what the inventory must not get wrong silently ==================================================================
+# == what the inventory must not get wrong silently ===================================================================
 
 @pytest.mark.parametrize("first, second", [("jane.doe", "jane_doe"), ("Rahul", "rahul"),
                                            ("ops@example.com", "ops.example.com")])
 def test_distinct_users_never_share_key_files(tmp_path, first, second):
     """Two users are two identities: sharing a key, certificate or kubeconfig would hand one the other's access
-    (and offboarding one would delete the other's files). Either their files differ or the plan says why not."""
+    (and offboarding one would delete the other's files). Their files differ."""
     users = {first: {"user_access_groups": ["developers"]}, second: {"user_access_groups": ["developers"]}}
     the_plan = make_plan(tmp_path, users)
+    assert all_refusals(the_plan) == []
     one, other = entry_of(the_plan, first), entry_of(the_plan, second)
-    shared = [k for k in ("private_key_path", "certificate_path") if one["request"][k] == other["request"][k]]
-    if one["kubeconfig_path"] == other["kubeconfig_path"]:
-        shared.append(f"kubeconfig_path {one['kubeconfig_path']}")
-    assert not shared or the_plan["errors"], f"{first} and {second} share {shared}; the plan reports nothing"
+    for key in ("private_key_path", "certificate_path"):
+        assert one["request"][key] != other["request"][key]
+    assert one["kubeconfig_path"] != other["kubeconfig_path"]
+
+
+def test_two_users_with_one_kubernetes_name_are_both_refused_naming_each_other(tmp_path):
+    """rahul and rahul2 both have user_access_name rahul: one certificate identity for two people; both are refused,
+    each naming the other, and asha goes on."""
+    users = {"rahul": {"user_access_groups": ["developers"]},
+             "rahul2": {"user_access_groups": ["developers"], "user_access_name": "rahul",
+                        "user_access_key_dir": str(tmp_path / "rahul2")},
+             "asha": {"user_access_groups": ["developers"]}}
+    the_plan = make_plan(tmp_path, users)
+    assert the_plan["errors"] == []
+    assert_any(refusals(the_plan, "rahul"), "user_access_name: 'rahul' on cluster local is also the user name of "
+                                            "rahul2", "give each its own user_access_name")
+    assert_any(refusals(the_plan, "rahul2"), "user_access_name: 'rahul' on cluster local is also the user name of "
+                                             "rahul;")
+    assert [e["host"] for e in the_plan["users"]] == ["asha"]
+
+
+def test_one_kubernetes_name_outside_the_run_is_a_warning(tmp_path):
+    """rahul2 (outside the run) shares rahul's name: rahul is refused, rahul2's side is a warning."""
+    users = {"rahul": {"user_access_groups": ["developers"]},
+             "rahul2": {"user_access_groups": ["developers"], "user_access_name": "rahul",
+                        "user_access_key_dir": str(tmp_path / "rahul2")}}
+    the_plan = make_plan(tmp_path, users, run={"rahul"})
+    assert_any(refusals(the_plan, "rahul"), "also the user name of rahul2")
+    assert_any(the_plan["warnings"], "rahul2 (not in this run): user_access_name: 'rahul'", "user name of rahul;")
+
+
+def test_two_users_with_one_key_dir_are_both_refused(tmp_path):
+    """One user_access_key_dir for two users would share a key file: both are refused, naming the file."""
+    shared = str(tmp_path / "keys")
+    users = {"rahul": {"user_access_groups": ["developers"], "user_access_key_dir": shared},
+             "seema": {"user_access_groups": ["developers"], "user_access_key_dir": shared}}
+    the_plan = make_plan(tmp_path, users)
+    assert_any(refusals(the_plan, "rahul"), f"its file {shared}/local.key is also seema's",
+               "give each user its own user_access_key_dir")
+    assert_any(refusals(the_plan, "seema"), f"its file {shared}/local.key is also rahul's")
+    assert the_plan["users"] == [] and the_plan["requests"] == {"local": []}
 
 
 @pytest.mark.parametrize("first, second", [
@@ -768,22 +781,22 @@ def test_distinct_users_never_share_key_files(tmp_path, first, second):
     ("platform-engineering-europe-west-frankfurt-a", "platform-engineering-europe-west-frankfurt-b"),
 ])
 def test_every_granted_group_gets_its_binding(tmp_path, first, second):
-    """Two groups granted the same role: each is bound, or the plan reports that their binding names collide.
-    A grant silently dropped leaves the members of a group without the access the inventory gives them."""
+    """Two groups granted the same role: each is bound. A grant silently dropped leaves the members of a group
+    without the access the inventory gives them."""
     grants = {first: [{"cluster_role": "edit", "namespace": "dev"}],
               second: [{"cluster_role": "edit", "namespace": "dev"}]}
     users = {"rahul": {"user_access_groups": [first]}, "seema": {"user_access_groups": [second]}}
     the_plan = make_plan(tmp_path, users, group_grants=grants)
+    assert the_plan["errors"] == []
     bound = {s["name"] for b in the_plan["bindings"]["local"] for s in b["subjects"] if s["kind"] == "Group"}
-    assert bound == {first, second} or the_plan["errors"], the_plan["bindings"]["local"]
+    assert bound == {first, second}
 
 
 def test_role_and_cluster_role_of_the_same_name_are_both_bound(tmp_path):
     """{cluster_role: edit, namespace: dev} and {role: edit, namespace: dev} are different grants."""
     grants = {"developers": [{"cluster_role": "edit", "namespace": "dev"}, {"role": "edit", "namespace": "dev"}]}
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, group_grants=grants)
-    kinds = sorted(b["role_kind"] for b in the_plan["bindings"]["local"])
-    assert kinds == ["ClusterRole", "Role"] or the_plan["errors"], the_plan["bindings"]["local"]
+    assert sorted(b["role_kind"] for b in the_plan["bindings"]["local"]) == ["ClusterRole", "Role"]
 
 
 def test_same_grant_twice_is_one_binding(tmp_path):
@@ -796,552 +809,178 @@ def test_same_grant_twice_is_one_binding(tmp_path):
         "kubeaccess-group-developers-view"]
 
 
+def test_one_binding_name_for_two_different_grants_is_a_shared_error(tmp_path):
+    """Two grants of one group that map to one binding name with different content (rules) cannot both hold."""
+    grants = {"developers": [{"role": "deployer", "namespace": "dev", "rules": [{"verbs": ["get"]}]},
+                             {"role": "deployer", "namespace": "dev"}]}
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, group_grants=grants)
+    assert_starts(the_plan["errors"], ["Group developers: its grant of Role deployer in dev on local maps to the "
+                                       "binding kubeaccess-group-developers-role-deployer"])
+
+
 @pytest.mark.parametrize("namespace", ["dev.team", "n" * 64])
 def test_user_namespace_must_be_a_namespace_name(tmp_path, namespace):
     """Namespaces are DNS labels (at most 63 characters, no dots): such a default namespace can never exist."""
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"],
                                               "user_access_namespace": namespace}})
-    assert [e for e in the_plan["errors"] if e.startswith("rahul: user_access_namespace:")], the_plan["errors"]
-
-
-def test_unknown_policy_option_is_reported_before_anything_changes(tmp_path):
-    """The cluster policy is passed to k8s_csr_approve, which refuses unknown options, but only after the bindings
-    were applied and the CSRs submitted: the plan must name it first, like any other inventory mistake."""
-    clusters = one_cluster(policy={"max_expiration": 86400})
-    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, clusters)
-    assert [e for e in the_plan["errors"] if e.startswith("user_access_clusters.local.policy")], the_plan["errors"]
-
-
-def test_expectation_on_a_cluster_not_described_is_reported(tmp_path):
-    """An expectation limited to a misspelt cluster would silently never be checked."""
-    users = {"rahul": {"user_access_groups": ["developers"], "user_access_expect": [
-        {"verb": "list", "resource": "pods", "namespace": "dev", "allowed": True, "clusters": ["lcoal"]}]}}
-    the_plan = make_plan(tmp_path, users)
-    assert entry_of(the_plan, "rahul")["expect"] == []
-    assert [e for e in the_plan["errors"] if "lcoal" in e], the_plan["errors"]
+    assert_starts(refusals(the_plan, "rahul"), ["rahul: user_access_namespace:"])
 
 
 @pytest.mark.parametrize("policy", [["max_expiration_seconds"], "strict"], ids=["list", "string"])
 def test_policy_that_is_not_a_mapping_is_reported(tmp_path, policy):
-    """check_clusters reports it, but the plan must still return (with that error and every other one) rather
-    than fail on it: a filter that raises names no inventory key."""
-    clusters = one_cluster(policy=policy)
+    """The plan still returns (with that error and every other mistake) rather than fail on it: a filter that
+    raises names no inventory key."""
     users = {"rahul": {"user_access_groups": ["developers"]}, "seema": {"user_access_groups": ["qa"]}}
-    the_plan = make_plan(tmp_path, users, clusters)
-    assert len(the_plan["errors"]) == 2, the_plan["errors"]
-    assert the_plan["errors"][0].startswith("user_access_clusters.local.policy: must be a mapping")
-    assert the_plan["errors"][1].startswith("seema: user_access_groups: group 'qa' has no grants")
-
-
-@pytest.mark.parametrize("variables, group_grants, key", [
-    ({"user_access_groups": ["developers"], "user_access_namespace": 2024}, None, "rahul: user_access_namespace"),
-    ({"user_access_groups": ["developers"]}, {"developers": [{"cluster_role": "edit", "namespace": 2024}]},
-     "user_access_group_grants.developers[0].namespace"),
-    ({"user_access_groups": ["developers"], "user_access_name": 1234}, None, "rahul: user_access_name"),
-    ({"user_access_groups": [2024]}, {2024: [{"cluster_role": "view"}]}, "rahul: user_access_groups"),
-], ids=["user namespace", "grant namespace", "user name", "group"])
-def test_unquoted_yaml_numbers_are_reported_or_accepted(tmp_path, variables, group_grants, key):
-    """`user_access_namespace: 2024` (a valid namespace name) or an employee number as user name reach the plan as
-    int from YAML: the plan accepts them or names the key, it never fails with a Python error."""
-    the_plan = make_plan(tmp_path, {"rahul": variables}, group_grants=group_grants)
-    assert all(error.startswith(key) for error in the_plan["errors"]), the_plan["errors"]
-
-
-# == approval_items ==================================================================================================
-
-def two_cluster_plan(tmp_path, **cluster_options):
-    users, clusters, grants = example_inventory()
-    clusters["prod"] = dict({"kubeconfig": "/etc/prod.conf", "policy": {"forbidden_groups": ["admins"]}},
-                            **cluster_options)
-    return make_plan(tmp_path, users, clusters, grants)
-
-
-def test_approval_items_for_requests_waiting_for_approval(tmp_path):
-    the_plan = two_cluster_plan(tmp_path)
-    assert the_plan["errors"] == []
-    requests = registered({
-        "local": [request_result("rahul-1a2b", "pending", changed=True), request_result("seema-3c4d", "issued")],
-        "prod": [request_result("rahul-5e6f", "approved"), request_result("seema-7a8b", "pending")],
-    })
-    assert access_plan.approval_items(the_plan, "local", requests) == [{
-        "name": "rahul-1a2b", "expected_public_key_fingerprint": "fp:rahul-1a2b", "expected_user": "rahul",
-        "allowed_groups": ["developers"], "certificate_path": f"{tmp_path}/rahul/local.crt", "wait": True,
-        "max_expiration_seconds": 86400,
-    }]
-    prod = access_plan.approval_items(the_plan, "prod", requests)
-    assert [(i["name"], i["expected_user"], i["allowed_groups"]) for i in prod] == [
-        ("rahul-5e6f", "rahul", ["developers"]), ("seema-7a8b", "seema", ["app1-devs", "platform-team"])]
-    assert all(i["forbidden_groups"] == ["admins"] and "max_expiration_seconds" not in i for i in prod)
-    assert prod[1]["certificate_path"] == f"{tmp_path}/seema/prod.crt"
-    assert prod[1]["expected_public_key_fingerprint"] == "fp:seema-7a8b"
-
-
-@pytest.mark.parametrize("phase", ["issued", "denied", "failed", "absent", None])
-def test_no_approval_for_other_phases(tmp_path, phase):
-    the_plan = two_cluster_plan(tmp_path)
-    requests = registered({"local": [request_result("rahul-1a2b", phase), request_result("seema-3c4d", phase)]})
-    assert access_plan.approval_items(the_plan, "local", requests) == []
-
-
-def test_no_approval_for_a_request_without_a_name(tmp_path):
-    """In check mode before the key exists the request has no name yet: nothing to approve."""
-    the_plan = two_cluster_plan(tmp_path)
-    requests = registered({"local": [request_result("", "pending", changed=True),
-                                     request_result("seema-3c4d", "pending")]})
-    assert [i["name"] for i in access_plan.approval_items(the_plan, "local", requests)] == ["seema-3c4d"]
-
-
-def test_no_approval_on_a_manual_cluster(tmp_path):
-    the_plan = two_cluster_plan(tmp_path, approval="manual")
-    requests = registered({"local": [request_result("rahul-1a2b", "pending")],
-                           "prod": [request_result("rahul-5e6f", "pending"), request_result("seema-7a8b", "pending")]})
-    assert access_plan.approval_items(the_plan, "prod", requests) == []
-    assert len(access_plan.approval_items(the_plan, "local", requests)) == 1
-
-
-def test_no_approval_for_a_skipped_or_missing_cluster(tmp_path):
-    the_plan = two_cluster_plan(tmp_path)
-    requests = registered({"local": [request_result("rahul-1a2b", "pending")]}, skipped=["prod"])
-    assert access_plan.approval_items(the_plan, "prod", requests) == []
-    assert access_plan.approval_items(the_plan, "prod", {}) == []
-    assert access_plan.approval_items(the_plan, "prod", None) == []
-
-
-def test_cluster_policy_cannot_widen_the_approval(tmp_path):
-    """The user and groups pinned come from the inventory's user, whatever the cluster policy says."""
-    users = {"rahul": {"user_access_groups": ["developers"]}}
-    clusters = one_cluster(policy={"expected_user": "mallory", "allowed_groups": ["system:masters"],
-                                   "max_expiration_seconds": 3600})
-    the_plan = make_plan(tmp_path, users, clusters)
-    items = access_plan.approval_items(the_plan, "local", registered({"local": [
-        request_result("rahul-1a2b", "pending")]}))
-    assert len(items) == 1
-    assert items[0]["expected_user"] == "rahul"
-    assert items[0]["allowed_groups"] == ["developers"]
-    assert items[0]["max_expiration_seconds"] == 3600
-
-
-def test_approval_items_only_for_the_users_of_the_run(tmp_path):
-    users, clusters, grants = example_inventory()
-    the_plan = make_plan(tmp_path, users, clusters, grants, play_hosts={"seema"})
-    items = access_plan.approval_items(the_plan, "local", registered({"local": [
-        request_result("seema-3c4d", "pending")]}))
-    assert [(i["name"], i["expected_user"]) for i in items] == [("seema-3c4d", "seema")]
-
-
-# == kubeconfig_items ================================================================================================
-
-def test_kubeconfig_items_only_for_users_holding_a_certificate(tmp_path):
-    the_plan = two_cluster_plan(tmp_path)
-    requests = registered({
-        "local": [request_result("rahul-1a2b", "pending", changed=True), request_result("seema-3c4d", "issued")],
-        "prod": [request_result("rahul-5e6f", "pending"), request_result("seema-7a8b", "denied")],
-    })
-    approvals = registered({"local": [{"name": "rahul-1a2b", "phase": "issued", "changed": True}],
-                            "prod": [{"name": "rahul-5e6f", "phase": "pending", "changed": False}]})
-    local = access_plan.kubeconfig_items(the_plan, "local", requests, approvals, bindings_registered(), "changed")
-    assert [i["user"] for i in local] == ["rahul", "seema"]
-    assert local[0] == {
-        "path": f"{tmp_path}/rahul/kubeconfig", "user": "rahul", "cluster": "local", "namespace": "dev",
-        "client_certificate_path": f"{tmp_path}/rahul/local.crt",
-        "client_key_path": f"{tmp_path}/rahul/local.key", "expected_groups": ["developers"],
-        "verify": True, "verify_only_if_changed": False,
-        "expected_access": entry_of(the_plan, "rahul")["expect"],
-    }
-    assert local[1]["namespace"] == "app1" and local[1]["expected_groups"] == ["app1-devs", "platform-team"]
-    assert access_plan.kubeconfig_items(the_plan, "prod", requests, approvals, bindings_registered(),
-                                        "changed") == []
-
-
-def test_no_kubeconfig_items_while_a_manual_approval_is_pending(tmp_path):
-    the_plan = two_cluster_plan(tmp_path, approval="manual")
-    requests = registered({"prod": [request_result("rahul-5e6f", "pending", changed=True),
-                                    request_result("seema-7a8b", "approved")]})
-    assert access_plan.kubeconfig_items(the_plan, "prod", requests, registered({}, skipped=["prod"]),
-                                        bindings_registered(), "always") == []
-
-
-VERIFY_CASES = [
-    # verify, what changed in this run, expected (verify, verify_only_if_changed)
-    ("changed", "nothing", (True, True)),
-    ("changed", "request", (True, False)),
-    ("changed", "approval", (True, False)),
-    ("changed", "bindings", (True, False)),
-    ("changed", "bindings of another cluster", (True, True)),
-    ("always", "nothing", (True, False)),
-    ("always", "request", (True, False)),
-    ("never", "nothing", (False, False)),
-    ("never", "request", (False, False)),
-    ("never", "bindings", (False, False)),
-]
-
-
-@pytest.mark.parametrize("verify, changed, expected", VERIFY_CASES)
-def test_kubeconfig_verification(tmp_path, verify, changed, expected):
-    clusters = {"local": {"kubeconfig": ADMIN_KUBECONFIG}, "prod": {"kubeconfig": "/etc/prod.conf"}}
-    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, clusters)
-    requests = registered({"local": [request_result("rahul-1a2b", "pending", changed=changed == "request")]})
-    approvals = registered({"local": [{"name": "rahul-1a2b", "phase": "issued", "changed": changed == "approval"}]})
-    changed_on = {"bindings": ["local"], "bindings of another cluster": ["prod"]}.get(changed, [])
-    bindings = bindings_registered(changed_on, clusters=("local", "prod"))
-    items = access_plan.kubeconfig_items(the_plan, "local", requests, approvals, bindings, verify)
-    assert [(i["verify"], i["verify_only_if_changed"]) for i in items] == [expected]
-
-
-def test_kubeconfig_items_when_the_binding_step_did_not_run(tmp_path):
-    """renew.yml leaves RBAC alone: no registered bindings at all."""
-    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}})
-    requests = registered({"local": [request_result("rahul-1a2b", "issued")]})
-    items = access_plan.kubeconfig_items(the_plan, "local", requests, registered({}, skipped=["local"]), None,
-                                         "changed")
-    assert [(i["user"], i["verify"], i["verify_only_if_changed"]) for i in items] == [("rahul", True, True)]
-
-
-def test_each_user_is_matched_to_their_own_approval(tmp_path):
-    """Only seema's approval changed: only she is verified regardless of whether her kubeconfig changed."""
-    users, clusters, grants = example_inventory()
-    the_plan = make_plan(tmp_path, users, clusters, grants)
-    requests = registered({"local": [request_result("rahul-1a2b", "issued"), request_result("seema-3c4d", "pending")]})
-    approvals = registered({"local": [{"name": "seema-3c4d", "phase": "issued", "changed": True}]})
-    items = access_plan.kubeconfig_items(the_plan, "local", requests, approvals, bindings_registered(), "changed")
-    assert [(i["user"], i["verify_only_if_changed"]) for i in items] == [("rahul", True), ("seema", False)]
-
-
-# == summary =========================================================================================================
-
-def test_summary_lines(tmp_path):
-    the_plan = two_cluster_plan(tmp_path, approval="manual")
-    requests = registered({
-        "local": [request_result("rahul-1a2b", "pending", changed=True),
-                  request_result("seema-3c4d", "issued", not_after="2030-01-02T03:04:05Z")],
-        "prod": [request_result("rahul-5e6f", "pending", changed=True), request_result("seema-7a8b", "approved")],
-    })
-    approvals = registered({"local": [{"name": "rahul-1a2b", "phase": "issued", "changed": True,
-                                       "not_after": "2030-01-01T00:00:00Z"}]}, skipped=["prod"])
-    seen = {"username": "rahul", "groups": ["developers"]}
-    kubeconfigs = registered({"local": [{"path": f"{tmp_path}/rahul/kubeconfig", "user_name": "rahul@local",
-                                         "changed": True, "verified": seen},
-                                        {"path": f"{tmp_path}/seema/kubeconfig", "user_name": "seema@local",
-                                         "changed": False}]}, skipped=["prod"])
-    lines = access_plan.summary(the_plan, requests, approvals, kubeconfigs)
-    assert lines == [
-        f"rahul@local: groups developers; kubeconfig {tmp_path}/rahul/kubeconfig verified; NotAfter "
-        "2030-01-01T00:00:00Z; bindings kubeaccess-group-developers-edit (dev)",
-        f"seema@local: groups app1-devs, platform-team; kubeconfig {tmp_path}/seema/kubeconfig; NotAfter "
-        "2030-01-02T03:04:05Z; bindings kubeaccess-group-app1-devs-edit (app1), "
-        "kubeaccess-group-platform-team-view (cluster-wide)",
-        f"rahul@prod: groups developers; kubeconfig {tmp_path}/rahul/kubeconfig; certificate pending (CSR "
-        "rahul-5e6f: approve it with kubectl certificate approve rahul-5e6f); bindings "
-        "kubeaccess-group-developers-edit (dev)",
-        f"seema@prod: groups app1-devs, platform-team; kubeconfig {tmp_path}/seema/kubeconfig; certificate "
-        "approved; bindings kubeaccess-group-app1-devs-edit (app1), kubeaccess-group-platform-team-view "
-        "(cluster-wide)",
-    ]
-
-
-def test_summary_of_a_pending_automatic_approval_names_no_kubectl_command(tmp_path):
-    """In check mode the request is pending on an auto cluster: nobody has to approve anything by hand."""
-    the_plan = make_plan(tmp_path, {"rahul": {"user_access_grants": [{"cluster_role": "view"}]}}, group_grants={})
-    requests = registered({"local": [request_result("", "pending", changed=True)]})
-    lines = access_plan.summary(the_plan, requests, registered({}, skipped=["local"]),
-                                registered({}, skipped=["local"]))
-    assert lines == [f"rahul@local: groups (none); kubeconfig {tmp_path}/rahul/kubeconfig; certificate pending; "
-                     "bindings kubeaccess-user-rahul-view (cluster-wide)"]
-
-
-def test_summary_without_phase_or_bindings(tmp_path):
-    the_plan = make_plan(tmp_path, {"rahul": {}}, group_grants={}, require_groups=False)
-    requests = registered({"local": [{"name": "", "changed": False}]})
-    lines = access_plan.summary(the_plan, requests, {}, {})
-    assert lines == [f"rahul@local: groups (none); kubeconfig {tmp_path}/rahul/kubeconfig; certificate not "
-                     "requested; bindings (none)"]
-
-
-def test_summary_is_empty_without_users_in_the_run(tmp_path):
-    users, clusters, grants = example_inventory()
-    the_plan = make_plan(tmp_path, users, clusters, grants, play_hosts=set())
-    assert access_plan.summary(the_plan, {}, {}, {}) == []
-
-
-# == offboarding_report ==============================================================================================
-
-def offboard_files(base_dir, user, cluster, pem=None, key_on_controller=True):
-    """The files offboard.yml finds (access_user_files), with the certificate (and the key, unless it is on the
-    user's own machine) written where onboarding put them."""
-    files = access_plan.user_files(user, str(base_dir), cluster)
-    if pem is not None:
-        os.makedirs(files["dir"], exist_ok=True)
-        with open(files["certificate_path"], "wb") as handle:
-            handle.write(pem)
-        if key_on_controller:
-            with open(files["private_key_path"], "wb") as handle:
-                handle.write(b"a key")
-    return files
-
-
-def remaining_inventory_plan(tmp_path):
-    """After rahul left the inventory: seema remains, developers keep their grant, platform-team its view."""
-    users, clusters, grants = example_inventory()
-    del users["rahul"]
-    clusters["prod"] = {"kubeconfig": "/etc/prod.conf"}
-    grants["developers"].append({"cluster_role": "view", "namespace": "monitoring", "clusters": ["prod"]})
-    users["seema"]["user_access_grants"] = [{"cluster_role": "admin", "namespace": "app1"}]
-    return make_plan(tmp_path, users, clusters, grants, play_hosts={"localhost"})
-
-
-def test_offboarding_report_for_a_certificate_still_valid(tmp_path, ca):
-    the_plan = remaining_inventory_plan(tmp_path)
-    assert the_plan["errors"] == []
-    not_after = in_hours(20)
-    files = offboard_files(tmp_path, "rahul", "local", client_certificate(ca, "rahul", ["developers"], not_after))
-    report = access_plan.offboarding_report([slurp(files["certificate_path"], "rahul", "local", files)], the_plan)
-    assert report == [
-        f"rahul@local: the certificate (serial 1F2E3D, CN rahul, groups developers) cannot be revoked and is valid "
-        f"until {iso(not_after)}. Until then its groups keep what these bindings grant: "
-        "kubeaccess-group-developers-edit (dev). To cut it now, remove those grants (they apply to every member of "
-        "the groups)."]
-
-
-def test_offboarding_report_lists_the_bindings_of_the_cluster_of_each_certificate(tmp_path, ca):
-    the_plan = remaining_inventory_plan(tmp_path)
-    not_after = in_hours(5)
-    pem = client_certificate(ca, "rahul", ["developers", "platform-team"], not_after, serial=0xABCDEF12)
-    slurped = []
-    for cluster in ("local", "prod"):
-        files = offboard_files(tmp_path, "rahul", cluster, pem)
-        slurped.append(slurp(files["certificate_path"], "rahul", cluster, files))
-    local, prod = access_plan.offboarding_report(slurped, the_plan)
-    assert local.startswith(f"rahul@local: the certificate (serial ABCDEF12, CN rahul, groups developers, "
-                            f"platform-team) cannot be revoked and is valid until {iso(not_after)}.")
-    assert local.endswith("these bindings grant: kubeaccess-group-developers-edit (dev), "
-                          "kubeaccess-group-platform-team-view (cluster-wide). To cut it now, remove those grants "
-                          "(they apply to every member of the groups).")
-    assert "monitoring" not in local
-    assert "kubeaccess-group-developers-view (monitoring)" in prod
-    assert "kubeaccess-group-developers-edit (dev)" in prod
-
-
-def test_offboarding_report_ignores_user_bindings_and_other_groups(tmp_path, ca):
-    """Only the certificate's own groups count: a user binding of someone else or another group's binding is not
-    access the offboarded user keeps."""
-    the_plan = remaining_inventory_plan(tmp_path)
-    not_after = in_hours(3)
-    files = offboard_files(tmp_path, "bob", "local", client_certificate(ca, "bob", ["app1-devs"], not_after))
-    report = access_plan.offboarding_report([slurp(files["certificate_path"], "bob", "local", files)], the_plan)
-    assert len(report) == 1
-    assert "kubeaccess-group-app1-devs-edit (app1)" in report[0]
-    assert "seema" not in report[0] and "developers" not in report[0] and "platform-team" not in report[0]
-
-
-def test_offboarding_report_when_no_binding_grants_the_groups_any_more(tmp_path, ca):
-    the_plan = remaining_inventory_plan(tmp_path)
-    not_after = in_hours(10)
-    files = offboard_files(tmp_path, "rahul", "local", client_certificate(ca, "rahul", ["qa"], not_after))
-    no_groups = offboard_files(tmp_path / "other", "rahul", "local", client_certificate(ca, "rahul", [], not_after))
-    report = access_plan.offboarding_report([slurp(files["certificate_path"], "rahul", "local", files),
-                                             slurp(no_groups["certificate_path"], "rahul", "local", no_groups)],
-                                            the_plan)
-    assert report == [
-        f"rahul@local: the certificate (serial 1F2E3D, CN rahul, groups qa) cannot be revoked and is valid until "
-        f"{iso(not_after)}. No binding of this inventory grants its groups anything any more.",
-        f"rahul@local: the certificate (serial 1F2E3D, CN rahul, groups (none)) cannot be revoked and is valid "
-        f"until {iso(not_after)}. No binding of this inventory grants its groups anything any more."]
-
-
-def test_offboarding_report_for_an_expired_certificate(tmp_path, ca):
-    the_plan = remaining_inventory_plan(tmp_path)
-    not_after = in_hours(-2)
-    files = offboard_files(tmp_path, "rahul", "local", client_certificate(ca, "rahul", ["developers"], not_after))
-    report = access_plan.offboarding_report([slurp(files["certificate_path"], "rahul", "local", files)], the_plan)
-    assert report == [f"rahul@local: the certificate (serial 1F2E3D) expired at {iso(not_after)}"]
-
-
-def test_offboarding_report_for_missing_certificates(tmp_path, ca):
-    """A failed slurp (no file) or an empty file: nothing issued from this controller is left."""
-    the_plan = remaining_inventory_plan(tmp_path)
-    missing = offboard_files(tmp_path, "rahul", "prod")
-    empty = offboard_files(tmp_path, "rahul", "local", b"")
-    valid = offboard_files(tmp_path, "seema-old", "local",
-                           client_certificate(ca, "seema-old", ["developers"], in_hours(1)))
-    report = access_plan.offboarding_report([
-        slurp(missing["certificate_path"], "rahul", "prod", missing),
-        slurp(empty["certificate_path"], "rahul", "local", empty),
-        slurp(valid["certificate_path"], "seema-old", "local", valid),
-    ], the_plan)
-    assert report[0] == ("rahul@prod: no certificate on the controller; nothing issued from here is left to "
-                         "expire")
-    assert report[1] == ("rahul@local: no certificate on the controller; nothing issued from here is left to "
-                         "expire")
-    assert "seema-old@local: the certificate" in report[2] and "cannot be revoked" in report[2]
-    assert access_plan.offboarding_report([], the_plan) == []
-
-
-# == the access_plan filter ==========================================================================================
-
-def example_hostvars():
-    """hostvars of the example inventory's users: host vars, the kube_users group vars and Ansible's magic ones."""
-    users = example_inventory()[0]
-    group_vars = load_yaml("group_vars", "kube_users.yml")
-    return {host: dict(group_vars, inventory_hostname=host, group_names=["kube_users"],
-                       user_access_base_dir="~/.kubeaccess", user_access_clusters={}, **variables)
-            for host, variables in users.items()}
-
-
-def test_filter_plans_the_example_inventory_from_hostvars(tmp_path):
-    users, clusters, grants = example_inventory()
-    the_plan = access_filter.access_plan(["rahul", "seema"], example_hostvars(), clusters, grants,
-                                         ["rahul", "seema"], {"base_dir": str(tmp_path), "inventory": "lab"})
-    assert the_plan == make_plan(tmp_path, users, clusters, grants, inventory="lab")
-    assert the_plan["errors"] == []
-
-
-def test_filter_defaults_are_the_role_defaults(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    hostvars = {"rahul": {"user_access_groups": ["developers"]}, "seema": {}}
-    the_plan = access_filter.access_plan(["rahul", "seema"], hostvars, one_cluster(), DEVELOPERS, ["rahul"])
-    assert the_plan["errors"] == ["seema: user_access_groups: the user is in no group and has no user_access_grants, "
-                                  "so the certificate would grant nothing; add groups, or set "
-                                  "user_access_require_groups: false"]
-    entry = entry_of(the_plan, "rahul")
-    assert entry["request"]["private_key_path"] == f"{tmp_path}/.kubeaccess/rahul/local.key"
-    assert entry["request"]["expiration_seconds"] == parse_duration("24h")
-    assert entry["request"]["renew_before"] == "30%"
-    assert entry["request"]["labels"] == {LABEL: "default"}
-    assert [e["host"] for e in the_plan["users"]] == ["rahul"]
-
-
-def test_filter_settings_override_the_defaults(tmp_path):
-    hostvars = {"rahul": {}}
-    the_plan = access_filter.access_plan(["rahul"], hostvars, one_cluster(), {}, ("rahul",),
-                                         {"base_dir": str(tmp_path), "require_groups": False, "lifetime": "1h",
-                                          "force_renewal": True})
-    assert the_plan["errors"] == []
-    request = entry_of(the_plan, "rahul")["request"]
-    assert request["expiration_seconds"] == 3600
-    assert request["renew_before"] == access_plan.FORCE_RENEWAL_WINDOW
-
-
-def test_filter_reads_only_the_users_in_its_input(tmp_path):
-    """Hosts of hostvars not in the users group are not users, even when in the play."""
-    hostvars = {"rahul": {"user_access_groups": ["developers"]}, "localhost": {"ansible_connection": "local"}}
-    the_plan = access_filter.access_plan(["rahul"], hostvars, one_cluster(), DEVELOPERS, ["rahul", "localhost"],
-                                         {"base_dir": str(tmp_path)})
-    assert the_plan["errors"] == []
-    assert [e["host"] for e in the_plan["users"]] == ["rahul"]
-
-
-def test_filter_reads_only_the_role_variables(tmp_path):
-    """Other host variables (connection settings, unrelated data) play no part; ansible_host says where the key is."""
-    hostvars = {"rahul": {"user_access_groups": ["developers"], "ansible_connection": "local",
-                          "ansible_user": "root", "unrelated": {"user_access_groups": ["nope"]},
-                          "user_access_lifetime_comment": "not a role variable"},
-                "seema": {"user_access_groups": ["developers"], "ansible_host": "seema-laptop"}}
-    the_plan = access_filter.access_plan(["rahul", "seema"], hostvars, one_cluster(), DEVELOPERS,
-                                         ["rahul"], {"base_dir": str(tmp_path)})
-    assert the_plan["errors"] == []
-    assert entry_of(the_plan, "rahul")["groups"] == ["developers"]
-    assert the_plan["remote_users"] == []  # seema is not in this run
-
-
-def test_filter_refuses_unknown_settings(tmp_path):
-    with pytest.raises(AnsibleFilterError) as caught:
-        access_filter.access_plan(["rahul"], {"rahul": {}}, one_cluster(), DEVELOPERS, ["rahul"],
-                                  {"base_dir": str(tmp_path), "lifetme": "1h", "prune": True})
-    message = str(caught.value)
-    assert "unknown settings ['lifetme', 'prune']" in message
-    assert "known: ['base_dir', 'force_renewal', 'inventory', 'key_size', 'key_type', 'lifetime', 'renew_before', " \
-        "'require_groups']" in message
-
-
-def test_filter_refuses_play_hosts_as_a_setting(tmp_path):
-    """play_hosts comes from ansible_play_hosts, never from the settings."""
-    with pytest.raises(AnsibleFilterError, match="unknown settings \\['play_hosts'\\]"):
-        access_filter.access_plan(["rahul"], {"rahul": {}}, one_cluster(), DEVELOPERS, ["rahul"],
-                                  {"base_dir": str(tmp_path), "play_hosts": ["seema"]})
-
-
-@pytest.mark.parametrize("users", ["rahul", {"rahul": {}}, None])
-def test_filter_input_must_be_the_list_of_user_hosts(users):
-    with pytest.raises(AnsibleFilterError, match="the input must be the list of user hosts"):
-        access_filter.access_plan(users, {"rahul": {}}, one_cluster(), DEVELOPERS, ["rahul"])
-
-
-def test_filter_module_names():
-    filters = access_filter.FilterModule().filters()
-    assert filters == {
-        "access_plan": access_filter.access_plan, "access_approvals": access_plan.approval_items,
-        "access_kubeconfigs": access_plan.kubeconfig_items, "access_summary": access_plan.summary,
-        "access_offboarding_report": access_plan.offboarding_report, "access_user_files": access_plan.user_files,
-        "access_offboarding_csrs": access_plan.offboarding_csrs, "access_remote_plan": access_plan.remote_plan,
-        "access_host_copies": access_plan.host_copies, "access_host_kubeconfigs": access_plan.host_kubeconfig_items,
-        "access_host_kubeconfig_results": access_plan.host_kubeconfig_results,
-    }
-
-
-def test_key_type_defaults_to_ecdsa_and_can_be_rsa_per_user(tmp_path):
-    users = {"rahul": {"user_access_groups": ["developers"]},
+    the_plan = make_plan(tmp_path, users, one_cluster(policy=policy))
+    assert_starts(the_plan["errors"], ["user_access_clusters.local.policy: must be a mapping"])
+    assert_starts(refusals(the_plan, "seema"), ["seema: user_access_groups: group 'qa' has no grants"])
+
+
+# == the cluster's approval policy against each user ==================================================================
+
+POLICY_CASES = {
+    "lifetime above the default maximum of 7 days": (
+        {}, {"user_access_lifetime": "8d"},
+        ["rahul: user_access_lifetime: 691200 s is more than user_access_clusters.local.policy."
+         "max_expiration_seconds (604800 s)"]),
+    "lifetime above the policy's maximum": (
+        {"max_expiration_seconds": 3600}, {"user_access_lifetime": "2h"},
+        ["rahul: user_access_lifetime: 7200 s is more than user_access_clusters.local.policy.max_expiration_seconds "
+         "(3600 s)"]),
+    "group outside allowed_groups": (
+        {"allowed_groups": ["developers"]}, {"user_access_groups": ["developers", "qa"]},
+        ["rahul: user_access_groups: ['qa'] are not in user_access_clusters.local.policy.allowed_groups "
+         "['developers']"]),
+    "group in forbidden_groups": (
+        {"forbidden_groups": ["qa"]}, {"user_access_groups": ["developers", "qa"]},
+        ["rahul: user_access_groups: ['qa'] are in user_access_clusters.local.policy.forbidden_groups"]),
+    "RSA key below min_rsa_key_size": (
+        {"min_rsa_key_size": 4096}, {"user_access_key_type": "rsa", "user_access_key_size": 3072},
+        ["rahul: user_access_key_size: 3072 bits is below user_access_clusters.local.policy.min_rsa_key_size "
+         "(4096)"]),
+    "ECDSA key below min_ecdsa_key_size": (
+        {"min_ecdsa_key_size": 384}, {"user_access_key_type": "ecdsa"},
+        ["rahul: user_access_key_type: ecdsa (P-256, 256 bits) is below "
+         "user_access_clusters.local.policy.min_ecdsa_key_size (384); use rsa"]),
+}
+
+
+@pytest.mark.parametrize("policy, variables, expected", list(POLICY_CASES.values()), ids=list(POLICY_CASES))
+def test_what_the_policy_would_refuse_refuses_the_user_before_any_request(tmp_path, policy, variables, expected):
+    """The approval would fail after the request was made: the plan refuses rahul first, naming his key and the
+    policy's; seema, within the policy, keeps her work."""
+    grants = dict(DEVELOPERS, qa=[{"cluster_role": "view"}])
+    users = {"rahul": dict({"user_access_groups": ["developers"]}, **variables),
              "seema": {"user_access_groups": ["developers"], "user_access_key_type": "rsa",
-                       "user_access_key_size": "4096"}}
-    the_plan = make_plan(tmp_path, users)
+                       "user_access_key_size": 4096, "user_access_lifetime": "1h"}}
+    the_plan = make_plan(tmp_path, users, one_cluster(policy=policy), grants)
     assert the_plan["errors"] == []
-    assert entry_of(the_plan, "rahul")["request"]["private_key_type"] == "ecdsa"
-    assert "private_key_size" not in entry_of(the_plan, "rahul")["request"]
-    seema = entry_of(the_plan, "seema")["request"]
-    assert (seema["private_key_type"], seema["private_key_size"]) == ("rsa", 4096)
+    assert_starts(refusals(the_plan, "rahul"), expected)
+    assert [e["host"] for e in the_plan["users"]] == ["seema"]
 
 
-def test_role_level_rsa_keys_take_the_role_level_size(tmp_path):
-    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, key_type="rsa", key_size=2048)
-    request = entry_of(the_plan, "rahul")["request"]
-    assert (request["private_key_type"], request["private_key_size"]) == ("rsa", 2048)
+def test_a_lifetime_within_the_policy_is_accepted(tmp_path):
+    """Exactly the maximum, and 2 weeks under a policy that allows them."""
+    users = {"rahul": {"user_access_groups": ["developers"], "user_access_lifetime": "7d"}}
+    assert refusals(make_plan(tmp_path, users), "rahul") == []
+    users = {"rahul": {"user_access_groups": ["developers"], "user_access_lifetime": "2w"}}
+    the_plan = make_plan(tmp_path, users, one_cluster(policy={"max_expiration_seconds": 1209600}))
+    assert entry_of(the_plan, "rahul")["request"]["expiration_seconds"] == 1209600
 
 
-@pytest.mark.parametrize("variables, message", [
-    ({"user_access_key_type": "ed25519"}, "rahul: user_access_key_type: 'ed25519' is not one of ['ecdsa', 'rsa']"),
-    ({"user_access_key_type": "rsa", "user_access_key_size": 1024},
-     "rahul: user_access_key_size: 1024 is not one of [2048, 3072, 4096] (bits of an RSA key)"),
-])
-def test_bad_key_settings_name_the_variable(tmp_path, variables, message):
-    the_plan = make_plan(tmp_path, {"rahul": dict(variables, user_access_groups=["developers"])})
-    assert the_plan["errors"] == [message]
+@pytest.mark.parametrize("policy, variables, key", [
+    ({"max_expiration_seconds": "3600"}, {}, "max_expiration_seconds"),
+    ({"min_rsa_key_size": "4096"}, {"user_access_key_type": "rsa", "user_access_key_size": 3072},
+     "min_rsa_key_size"),
+], ids=["max_expiration_seconds", "min_rsa_key_size"])
+def test_policy_numbers_quoted_in_yaml_are_checked_like_numbers(tmp_path, policy, variables, key):
+    """k8s_csr_approve takes `max_expiration_seconds: "3600"` as 3600: the plan checks rahul's 24h lifetime (or
+    his 3072-bit key) against it the same way, naming the policy key, instead of failing with a Python error."""
+    users = {"rahul": dict({"user_access_groups": ["developers"]}, **variables)}
+    the_plan = make_plan(tmp_path, users, one_cluster(policy=policy))
+    assert_any(the_plan["errors"] + refusals(the_plan, "rahul"), f"user_access_clusters.local.policy.{key}")
 
 
-# -- keys on the users' own machines (ansible_host) -------------------------------------------------------------
-SERVER = "https://10.0.0.1:6443"
+@pytest.mark.parametrize("policy, expected", [
+    ({"expected_user": "mallory"}, "user_access_clusters.local.policy: expected_user: the role sets it for every "
+                                   "request (the user's name, groups and key); remove it"),
+    ({"allow_any_user": True}, "user_access_clusters.local.policy: allow_any_user: the role sets it"),
+    ({"expected_public_key_fingerprint": "ab:cd"},
+     "user_access_clusters.local.policy: expected_public_key_fingerprint: the role sets it"),
+    ({"expected_request": "-----BEGIN CERTIFICATE REQUEST-----"},
+     "user_access_clusters.local.policy: expected_request: the role sets it"),
+    ({"allowed_signers": ["example.com/signer"]},
+     "user_access_clusters.local.policy: allowed_signers: ['example.com/signer'] does not include "
+     "kubernetes.io/kube-apiserver-client, the signer of the role's requests; add it"),
+    ({"allowed_usages": ["digital signature"]},
+     "user_access_clusters.local.policy: allowed_usages: ['digital signature'] does not include ['client auth']"),
+], ids=["expected_user", "allow_any_user", "fingerprint pin", "request pin", "signer", "usages"])
+def test_a_policy_no_request_of_the_role_could_pass_is_a_shared_error(tmp_path, policy, expected):
+    """What the role sets itself for every request, or a policy that refuses every request it makes, stops the
+    run naming the policy key; no user is refused for it."""
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(policy=policy))
+    assert_starts(the_plan["errors"], [expected])
+    assert refusals(the_plan, "rahul") == []
 
 
-def admin_kubeconfig(tmp_path, ca_pair):
-    """An admin kubeconfig on the controller, as the clusters' descriptions name it."""
-    ca_pem = ca_pair[1].public_bytes(serialization.Encoding.PEM)
-    path = tmp_path / "admin.kubeconfig"
-    cluster = {"server": SERVER, "certificate-authority-data": base64.b64encode(ca_pem).decode()}
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "admin@local",
-        "clusters": [{"name": "local", "cluster": cluster}],
-        "users": [{"name": "admin", "user": {"token": "not-used"}}],
-        "contexts": [{"name": "admin@local", "context": {"cluster": "local", "user": "admin"}}]}), encoding="utf-8")
-    return str(path), ca_pem.decode()
+def test_the_approval_pins_the_users_own_groups(tmp_path):
+    """A policy that allows more groups than the user has: the approval allows exactly the user's groups."""
+    policy = {"allowed_groups": ["developers", "qa"], "max_expiration_seconds": 86400}
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(policy=policy))
+    pinned = entry_of(the_plan, "rahul")["approval_policy"]
+    assert (pinned["expected_user"], pinned["allowed_groups"], pinned["max_expiration_seconds"]) == (
+        "rahul", ["developers"], 86400)
 
 
-def remote_inventory(tmp_path, ca_pair, **seema):
+# == requests, keys on the users' own machines and endpoints ==========================================================
+
+def mixed_inventory(tmp_path, ca_pair):
+    """Two clusters; rahul and seema keep keys on the controller (rahul on prod only), amit on his laptop, bob is
+    refused and omar is outside the run."""
     kubeconfig, ca_pem = admin_kubeconfig(tmp_path, ca_pair)
-    users = {"rahul": {"user_access_groups": ["developers"]},
-             "seema": dict({"user_access_groups": ["developers"], "ansible_host": "seema-laptop"}, **seema)}
-    return users, {"local": {"kubeconfig": kubeconfig}}, ca_pem
+    clusters = {"local": {"kubeconfig": kubeconfig}, "prod": {"kubeconfig": kubeconfig}}
+    users = {"rahul": {"user_access_groups": ["developers"], "user_access_user_clusters": ["prod"]},
+             "seema": {"user_access_groups": ["developers"]},
+             "amit": {"user_access_groups": ["developers"], "ansible_host": "amit-laptop"},
+             "bob": {"user_access_groups": ["qa"]},
+             "omar": {"user_access_groups": ["developers"]}}
+    return make_plan(tmp_path / "base", users, clusters, run={"rahul", "seema", "amit", "bob"}), ca_pem
+
+
+def test_requests_are_those_of_the_runs_controller_users_per_cluster(tmp_path, ca):
+    """requests: per cluster, exactly the requests of the users of the run whose keys are on the controller; not
+    refused bob's, not omar's (outside the run), not amit's (made on his machine)."""
+    the_plan, _ca_pem = mixed_inventory(tmp_path, ca)
+    assert the_plan["requests"] == {
+        "local": [entry_of(the_plan, "seema", "local")["request"]],
+        "prod": [entry_of(the_plan, "rahul", "prod")["request"], entry_of(the_plan, "seema", "prod")["request"]]}
+    assert [r["private_key_path"] for r in the_plan["requests"]["prod"]] == [
+        f"{tmp_path}/base/rahul/prod.key", f"{tmp_path}/base/seema/prod.key"]
+
+
+def test_host_requests_are_the_keys_made_on_the_users_machines(tmp_path, ca):
+    """host_requests: per machine, the key and request items made there (not submitted from there)."""
+    the_plan, _ca_pem = mixed_inventory(tmp_path, ca)
+    assert the_plan["host_requests"] == {"amit": [
+        {"user": "amit", "groups": ["developers"], "private_key_path": f"~/.kube/kubeaccess/{cluster}.key",
+         "submit": False, "private_key_type": "ecdsa"} for cluster in ("local", "prod")]}
+    assert [e["host"] for e in the_plan["remote_users"]] == ["amit", "amit"]
 
 
 def test_a_user_with_ansible_host_keeps_the_key_on_that_machine(tmp_path, ca):
-    users, clusters, ca_pem = remote_inventory(tmp_path, ca)
-    the_plan = make_plan(tmp_path / "base", users, clusters)
-    assert the_plan["errors"] == []
+    """The controller submits the request the machine makes and keeps the (public) certificate; no key path on the
+    controller, the machine's paths with `~` as they are, the cluster's server and CA for its kubeconfig."""
+    kubeconfig, ca_pem = admin_kubeconfig(tmp_path, ca)
+    users = {"rahul": {"user_access_groups": ["developers"]},
+             "seema": {"user_access_groups": ["developers"], "ansible_host": "seema-laptop"}}
+    the_plan = make_plan(tmp_path / "base", users, {"local": {"kubeconfig": kubeconfig}})
+    assert the_plan["errors"] == [] and all_refusals(the_plan) == []
     assert [e["host"] for e in the_plan["users"]] == ["rahul"]
     [seema] = the_plan["remote_users"]
     certificate = f"{tmp_path}/base/seema/local.crt"
-    # The controller submits the request the machine makes and keeps the (public) certificate; no key path here.
     assert seema["request"] == {"user": "seema", "groups": ["developers"], "certificate_path": certificate,
                                 "expiration_seconds": 86400, "renew_before": "30%", "labels": {LABEL: "default"}}
     assert seema["approval_policy"]["certificate_path"] == certificate
-    # Paths on the machine stay as written: `~` is the home of the user Ansible connects as, there.
     assert seema["on_host"] == {
         "request": {"user": "seema", "groups": ["developers"], "private_key_path": "~/.kube/kubeaccess/local.key",
                     "submit": False, "private_key_type": "ecdsa"},
@@ -1351,13 +990,15 @@ def test_a_user_with_ansible_host_keeps_the_key_on_that_machine(tmp_path, ca):
 
 
 def test_paths_on_the_users_machine_are_not_checked_on_the_controller(tmp_path, ca):
+    """A key dir under what is a regular file on the controller is fine: it is a path on seema's machine."""
+    kubeconfig, _ca_pem = admin_kubeconfig(tmp_path, ca)
     blocker = tmp_path / "a-file"
     blocker.write_text("", encoding="utf-8")
-    users, clusters, _ca_pem = remote_inventory(tmp_path, ca, user_access_key_dir=f"{blocker}/keys",
-                                                user_access_kubeconfig_path=f"{blocker}/config",
-                                                user_access_key_type="rsa")
-    the_plan = make_plan(tmp_path / "base", users, clusters)
-    assert the_plan["errors"] == []
+    users = {"seema": {"user_access_groups": ["developers"], "ansible_host": "seema-laptop",
+                       "user_access_key_dir": f"{blocker}/keys", "user_access_kubeconfig_path": f"{blocker}/config",
+                       "user_access_key_type": "rsa"}}
+    the_plan = make_plan(tmp_path / "base", users, {"local": {"kubeconfig": kubeconfig}})
+    assert refusals(the_plan, "seema") == []
     [seema] = the_plan["remote_users"]
     assert seema["on_host"]["request"]["private_key_path"] == f"{blocker}/keys/local.key"
     assert seema["on_host"]["request"]["private_key_size"] == 3072
@@ -1365,10 +1006,13 @@ def test_paths_on_the_users_machine_are_not_checked_on_the_controller(tmp_path, 
 
 
 def test_endpoints_come_from_the_cluster_description_first(tmp_path, ca):
-    users, clusters, _ca_pem = remote_inventory(tmp_path, ca)
+    """server and ca_file of the description win over the admin kubeconfig; a missing ca_file is a shared error."""
+    kubeconfig, _ca_pem = admin_kubeconfig(tmp_path, ca)
     ca_file = tmp_path / "public-ca.crt"
     ca_file.write_text("the CA users should trust\n", encoding="utf-8")
-    clusters["local"].update(server="https://k8s.example.com", ca_source="file", ca_file=str(ca_file))
+    clusters = {"local": {"kubeconfig": kubeconfig, "server": "https://k8s.example.com", "ca_source": "file",
+                          "ca_file": str(ca_file)}}
+    users = {"seema": {"user_access_groups": ["developers"], "ansible_host": "seema-laptop"}}
     the_plan = make_plan(tmp_path / "base", users, clusters)
     assert the_plan["endpoints"] == {"local": {"server": "https://k8s.example.com",
                                                "ca": "the CA users should trust\n"}}
@@ -1378,92 +1022,208 @@ def test_endpoints_come_from_the_cluster_description_first(tmp_path, ca):
 
 
 def test_no_endpoints_are_read_without_users_on_their_own_machines(tmp_path):
-    """The admin kubeconfig is read by the modules only, unless some user of the run needs its server and CA."""
+    """The admin kubeconfig (here one that does not exist) is read by the modules only, unless a user of the run
+    needs its server and CA."""
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]},
                                     "seema": {"user_access_groups": ["developers"], "ansible_host": "laptop"}},
-                         play_hosts={"rahul"})
+                         run={"rahul"})
     assert the_plan["errors"] == [] and the_plan["endpoints"] == {}
 
 
-def test_remote_plan_takes_the_requests_the_machines_made(tmp_path, ca):
-    users, clusters, _ca_pem = remote_inventory(tmp_path, ca)
-    users["amit"] = {"user_access_groups": ["developers"], "ansible_host": "amit-laptop"}
-    users["omar"] = {"user_access_groups": ["developers"], "ansible_host": "omar-laptop"}
-    the_plan = make_plan(tmp_path / "base", users, clusters)
-    hostvars = {"seema": {"user_access_remote_keys": {"results": [{"request": "SEEMA CSR", "phase": "unsubmitted"}]}},
-                "amit": {"user_access_remote_keys": {"results": [{"phase": "unsubmitted", "changed": True}]}},
-                "omar": {}}
-    remote = access_plan.remote_plan(the_plan, hostvars, ["rahul", "seema", "amit"])
-    [seema] = remote["users"]
-    assert seema["request"]["csr_content"] == "SEEMA CSR" and "private_key_path" not in seema["request"]
-    assert remote["waiting"] == ["amit@local: the key and request would be made on amit",
-                                 "omar@local: nothing done, omar is unreachable or failed"]
-    assert remote["bindings"] == the_plan["bindings"] and remote["endpoints"] == the_plan["endpoints"]
-
-
-def test_the_machine_gets_its_certificate_the_ca_and_a_kubeconfig_of_its_own_paths(tmp_path, ca):
-    users, clusters, ca_pem = remote_inventory(tmp_path, ca)
-    the_plan = make_plan(tmp_path / "base", users, clusters)
-    remote = access_plan.remote_plan(the_plan, {"seema": {"user_access_remote_keys": {"results": [
-        {"request": "SEEMA CSR"}]}}}, ["seema"])
-    requests = registered({"local": [{"name": "seema-0123", "phase": "pending", "changed": True,
-                                     "public_key_fingerprint": "01:23"}]})
-    approvals = registered({"local": [{"name": "seema-0123", "phase": "issued", "changed": True}]})
-    [item] = access_plan.host_kubeconfig_items(remote, "seema", requests, approvals, None, "changed")
-    assert item == {
-        "path": "~/.kube/config", "user": "seema", "cluster": "local", "namespace": "default",
-        "client_certificate_path": "~/.kube/kubeaccess/local.crt", "client_key_path": "~/.kube/kubeaccess/local.key",
-        "expected_groups": ["developers"], "verify": True, "verify_only_if_changed": False, "expected_access": [],
-        "server": SERVER, "ca_source": "file", "ca_file": "~/.kube/kubeaccess/local-ca.crt"}
-    assert access_plan.host_copies(remote, "seema", requests, approvals) == [
-        {"src": f"{tmp_path}/base/seema/local.crt", "dest": "~/.kube/kubeaccess/local.crt"},
-        {"content": ca_pem, "dest": "~/.kube/kubeaccess/local-ca.crt"}]
-    assert access_plan.host_kubeconfig_items(remote, "rahul", requests, approvals, None, "changed") == []
-    # Nothing is copied or written before the certificate is issued (manual approval, check mode).
-    pending = registered({"local": [{"name": "seema-0123", "phase": "pending"}]})
-    assert access_plan.host_copies(remote, "seema", requests, pending) == []
-
-
-def test_summary_shows_the_machine_of_the_kubeconfig_and_who_waits(tmp_path, ca):
-    users, clusters, _ca_pem = remote_inventory(tmp_path, ca)
-    users["amit"] = {"user_access_groups": ["developers"], "ansible_host": "amit-laptop"}
-    the_plan = make_plan(tmp_path / "base", users, clusters)
-    remote = access_plan.remote_plan(the_plan, {"seema": {"user_access_remote_keys": {"results": [
-        {"request": "SEEMA CSR"}]}}, "amit": {}}, ["seema", "amit"])
-    requests = registered({"local": [{"name": "seema-0123", "phase": "issued", "not_after": "2026-11-23T10:00:00Z"}]})
-    kubeconfigs = access_plan.host_kubeconfig_results(remote, {"seema": {"user_access_remote_kubeconfigs": {
-        "results": [{"cluster_name": "local", "user_name": "seema@local", "verified": {"username": "seema"}}]}}},
-        ["seema"])
-    lines = access_plan.summary(remote, requests, {}, kubeconfigs)
-    assert lines == [
-        "seema@local: groups developers; kubeconfig seema:~/.kube/config verified; NotAfter 2026-11-23T10:00:00Z; "
-        "bindings kubeaccess-group-developers-edit (dev)",
-        "amit@local: the key and request would be made on amit"]
-
-
-def test_offboarding_a_user_whose_key_is_on_their_machine(tmp_path, ca):
-    the_plan = remaining_inventory_plan(tmp_path)
-    not_after = in_hours(20)
-    pem = client_certificate(ca, "rahul", ["developers"], not_after)
-    files = offboard_files(tmp_path, "rahul", "local", pem, key_on_controller=False)
-    slurped = [slurp(files["certificate_path"], "rahul", "local", files)]
-    [report] = access_plan.offboarding_report(slurped, the_plan)
-    assert report.startswith("rahul@local: the certificate (serial 1F2E3D, CN rahul, groups developers) cannot be "
-                             f"revoked and is valid until {iso(not_after)}.")
-    assert report.endswith("Its key is on the user's own machine, which this run cannot reach: delete it there "
-                           "(default ~/.kube/kubeaccess/) and the user's entries in ~/.kube/config.")
-    # Its CSR is found from the certificate, since there is no key here to name it.
-    fingerprint = Certificate(pem).fingerprint.replace(":", "")[:16]
-    assert access_plan.offboarding_csrs(slurped) == [
-        {"user": "rahul", "private_key_path": files["private_key_path"]}, {"name": f"rahul-{fingerprint}"}]
-
-
 def test_ansible_host_with_a_local_connection_would_keep_the_key_on_the_controller(tmp_path, ca):
-    users, clusters, _ca_pem = remote_inventory(tmp_path, ca, ansible_connection="local")
-    the_plan = make_plan(tmp_path / "base", users, clusters)
-    assert the_plan["errors"] == [
+    """seema is refused (the local connection runs on the controller); a loopback ansible_host is fine."""
+    kubeconfig, _ca_pem = admin_kubeconfig(tmp_path, ca)
+    users = {"rahul": {"user_access_groups": ["developers"]},
+             "seema": {"user_access_groups": ["developers"], "ansible_host": "seema-laptop",
+                       "ansible_connection": "local"}}
+    the_plan = make_plan(tmp_path / "base", users, {"local": {"kubeconfig": kubeconfig}})
+    assert refusals(the_plan, "seema") == [
         "seema: ansible_host: seema-laptop would be reached with ansible_connection local, which runs on the "
         "controller and would keep the key there; give this host the connection that reaches that machine (e.g. "
         "ansible_connection: ssh), or remove ansible_host"]
+    assert the_plan["host_requests"] == {} and len(the_plan["users"]) == 1
     users["seema"]["ansible_host"] = "127.0.0.1"  # a machine that is the controller, on purpose (tests)
-    assert make_plan(tmp_path / "base", users, clusters)["errors"] == []
+    assert all_refusals(make_plan(tmp_path / "base", users, {"local": {"kubeconfig": kubeconfig}})) == []
+
+
+# == the access_plan filter ===========================================================================================
+
+class Variables(dict):
+    """A host's variables that remember which were read: in Ansible each read of hostvars templates."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reads = []
+
+    def __getitem__(self, name):
+        self.reads.append(name)
+        return super().__getitem__(name)
+
+
+def example_hostvars(base_dir, not_in_all=()):
+    """hostvars of the example inventory: every host gets group_vars/all (clusters, grants, base_dir, lifetime;
+    without the variables `not_in_all`), the users also group_vars/kube_users.yml, their host vars and Ansible's
+    magic variables."""
+    users, clusters, grants = example_inventory()
+    all_vars = dict(load_yaml("examples", "inventory", "group_vars", "all.yml"), user_access_clusters=clusters,
+                    user_access_group_grants=grants, user_access_base_dir=str(base_dir))
+    all_vars = {name: value for name, value in all_vars.items() if name not in not_in_all}
+    kube_users = load_yaml("examples", "inventory", "group_vars", "kube_users.yml")
+    hostvars = Variables({host: Variables(all_vars, **kube_users, inventory_hostname=host,
+                                          group_names=["kube_users"], **variables)
+                          for host, variables in users.items()})
+    hostvars["localhost"] = Variables(all_vars, inventory_hostname="localhost", group_names=[])
+    return hostvars
+
+
+def run_filter(hostvars, renderer="localhost", run=None, play=None, users=None):
+    """The filter as plan.yml calls it on `renderer`, for the users of kube_users."""
+    users = [host for host in hostvars if host != "localhost"] if users is None else users
+    inventory_options = ("clusters", "group_grants", "base_dir", "lifetime")
+    own = {option: hostvars[renderer][f"user_access_{option}"] for option in inventory_options
+           if f"user_access_{option}" in hostvars[renderer]}
+    hostvars.reads.clear()
+    for variables in hostvars.values():
+        variables.reads.clear()
+    return access_filter.access_plan(users, hostvars, ["localhost"] + users if run is None else run, renderer,
+                                     rendered_on(own, play), ROLE_PATH)
+
+
+def test_filter_plans_the_example_inventory_from_hostvars(tmp_path):
+    """On localhost, as the collection's playbooks run it: the same plan as from the inventory itself, the run's
+    settings, and the steps' changes do not show on a user's host."""
+    users, clusters, grants = example_inventory()
+    the_plan = run_filter(example_hostvars(tmp_path))
+    expected = make_plan(tmp_path, users, clusters, grants)
+    assert {key: value for key, value in the_plan.items() if key not in ("settings", "batch_on_user_host")} == \
+        expected
+    assert the_plan["settings"] == {"clusters": clusters, "group_grants": grants, "base_dir": str(tmp_path),
+                                    "inventory": "default", "require_groups": True, "force_renewal": False,
+                                    "verify": "changed", "prune": True}
+    assert the_plan["batch_on_user_host"] is False
+
+
+def test_filter_on_a_user_host_says_so(tmp_path):
+    """Rendered on rahul's host (a play without localhost): batch_on_user_host, for the changed_when of steps."""
+    the_plan = run_filter(example_hostvars(tmp_path), renderer="rahul", run=["rahul", "seema"])
+    assert the_plan["errors"] == [] and the_plan["batch_on_user_host"] is True
+
+
+def test_filter_reads_only_the_role_variables_once_per_host(tmp_path):
+    """Each host's variables are looked up once, and of them only the role's and the connection's are read:
+    unrelated variables (which may not even template) are never touched."""
+    hostvars = example_hostvars(tmp_path)
+    hostvars["rahul"]["unrelated"] = "{{ undefined_variable }}"
+    hostvars["rahul"]["user_access_lifetime_comment"] = "not a role variable"
+    run_filter(hostvars)
+    assert sorted(hostvars.reads) == ["localhost", "rahul", "seema"]
+    role_variables = {f"user_access_{name}" for name in access_filter.ROLE_OPTIONS} | {
+        "user_access_name", "user_access_groups", "user_access_grants", "user_access_namespace",
+        "user_access_user_clusters", "user_access_key_dir", "user_access_kubeconfig_path", "user_access_expect",
+        "ansible_host", "ansible_connection"}
+    for host in ("rahul", "seema", "localhost"):
+        reads = hostvars[host].reads
+        assert set(reads) <= role_variables and len(reads) == len(set(reads)), (host, reads)
+    assert "user_access_groups" in hostvars["rahul"].reads and "ansible_connection" in hostvars["rahul"].reads
+
+
+def test_filter_gives_each_user_their_own_lifetime_not_the_renderers(tmp_path):
+    """Rendered on seema's host (her own 8h): rahul, who sets none, gets the role's 24h, not her 8h."""
+    hostvars = example_hostvars(tmp_path, not_in_all=["user_access_lifetime"])
+    the_plan = run_filter(hostvars, renderer="seema", run=["rahul", "seema"])
+    assert entry_of(the_plan, "rahul")["request"]["expiration_seconds"] == 86400
+    assert entry_of(the_plan, "seema")["request"]["expiration_seconds"] == 28800
+
+
+def test_filter_gives_the_plays_lifetime_to_every_user(tmp_path):
+    """Play vars win over the inventory, as in Ansible: 12h for rahul and for seema despite her own 8h."""
+    the_plan = run_filter(example_hostvars(tmp_path, not_in_all=["user_access_lifetime"]), play={"lifetime": "12h"})
+    assert entry_of(the_plan, "rahul")["request"]["expiration_seconds"] == 43200
+    assert entry_of(the_plan, "seema")["request"]["expiration_seconds"] == 43200
+
+
+def test_filter_gives_each_user_their_own_lifetime_when_the_play_sets_none(tmp_path):
+    """No play value: rahul gets the role default 24h, seema her own 8h, whichever host renders."""
+    the_plan = run_filter(example_hostvars(tmp_path, not_in_all=["user_access_lifetime"]))
+    assert entry_of(the_plan, "rahul")["request"]["expiration_seconds"] == 86400
+    assert entry_of(the_plan, "seema")["request"]["expiration_seconds"] == 28800
+
+
+def test_filter_defaults_are_the_role_defaults(tmp_path, monkeypatch):
+    """No base_dir, lifetime, renew_before or inventory anywhere: ~/.kubeaccess, 24h, 30%, label default."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    hostvars = example_hostvars(tmp_path, not_in_all=["user_access_base_dir", "user_access_lifetime"])
+    request = entry_of(run_filter(hostvars), "rahul")["request"]
+    assert request["private_key_path"] == f"{tmp_path}/.kubeaccess/rahul/local.key"
+    assert (request["expiration_seconds"], request["renew_before"], request["labels"]) == (
+        86400, "30%", {LABEL: "default"})
+
+
+def test_filter_takes_what_the_play_sets(tmp_path):
+    """Play vars: groups not required, 1h certificates, renewed now."""
+    hostvars = example_hostvars(tmp_path, not_in_all=["user_access_lifetime"])
+    hostvars["rahul"]["user_access_groups"] = []
+    the_plan = run_filter(hostvars, play={"require_groups": False, "lifetime": "1h", "force_renewal": True})
+    assert the_plan["settings"]["require_groups"] is False and the_plan["settings"]["force_renewal"] is True
+    request = entry_of(the_plan, "rahul")["request"]
+    assert request["expiration_seconds"] == 3600
+    assert request["renew_before"] == access_plan.FORCE_RENEWAL_WINDOW
+
+
+def test_filter_returns_only_the_errors_of_role_wide_options(tmp_path):
+    """A role-wide option that differs between users: the run cannot start; there is no plan to act on."""
+    hostvars = example_hostvars(tmp_path)
+    hostvars["rahul"]["user_access_prune"] = False
+    the_plan = run_filter(hostvars)
+    assert list(the_plan) == ["errors"]
+    assert_starts(the_plan["errors"], ["user_access_prune: one value for the whole run, but the users' inventory "
+                                       "variables differ (rahul: False; seema: not set)"])
+
+
+def test_filter_reports_a_bad_role_wide_option_in_ansibles_words(tmp_path):
+    """user_access_prune: maybe, as Ansible's own role argument check would say it."""
+    the_plan = run_filter(example_hostvars(tmp_path), play={"prune": "maybe"})
+    assert_starts(the_plan["errors"], ["argument 'user_access_prune' is of type str and we were unable to convert "
+                                       "to bool"])
+
+
+def test_filter_takes_the_clusters_of_the_users_group_vars_on_localhost(tmp_path):
+    """user_access_clusters in group_vars/kube_users.yml, not all.yml: localhost has none of its own and renders
+    the role default {}; the users' clusters still apply."""
+    hostvars = example_hostvars(tmp_path, not_in_all=["user_access_clusters"])
+    for host in ("rahul", "seema"):
+        hostvars[host]["user_access_clusters"] = example_inventory()[1]
+    the_plan = run_filter(hostvars)
+    assert the_plan["errors"] == []
+    assert [e["host"] for e in the_plan["users"]] == ["rahul", "seema"]
+
+
+def test_filter_reads_only_the_users_in_its_input(tmp_path):
+    """Hosts of the play that are not in the users group are not users."""
+    the_plan = run_filter(example_hostvars(tmp_path), users=["rahul"], run=["localhost", "rahul", "seema"])
+    assert [e["host"] for e in the_plan["users"]] == ["rahul"] and list(the_plan["hosts"]) == ["rahul"]
+
+
+def test_filter_refuses_unknown_settings(tmp_path):
+    """A misspelt option in plan.yml's rendered settings, or play_hosts passed as one, is refused by name."""
+    hostvars = example_hostvars(tmp_path)
+    for extra, unknown in (({"lifetme": "1h"}, "['lifetme']"), ({"play_hosts": ["seema"]}, "['play_hosts']")):
+        with pytest.raises(AnsibleFilterError) as caught:
+            access_filter.access_plan(["rahul"], hostvars, ["rahul"], "localhost", dict(rendered_on(), **extra),
+                                      ROLE_PATH)
+        assert f"unknown settings {unknown}; known: ['base_dir', 'clusters', 'force_renewal', 'group_grants', " \
+            "'inventory', 'key_size', 'key_type', 'lifetime', 'prune', 'renew_before', 'require_groups', " \
+            "'verify']" in str(caught.value)
+
+
+@pytest.mark.parametrize("users", ["rahul", {"rahul": {}}, None])
+def test_filter_input_must_be_the_list_of_user_hosts(tmp_path, users):
+    """groups['kube_users'] is a list; anything else is refused, saying what to give."""
+    with pytest.raises(AnsibleFilterError, match="the input must be the list of user hosts"):
+        access_filter.access_plan(users, example_hostvars(tmp_path), ["rahul"], "localhost", rendered_on(),
+                                  ROLE_PATH)
+
+
+def test_filter_module_names():
+    """The role calls the plan as kubeaccess.x509.access_plan."""
+    assert access_filter.FilterModule().filters() == {"access_plan": access_filter.access_plan}
