@@ -141,12 +141,12 @@ def wait_for(predicate, timeout=30.0, interval=0.2, what="condition"):
         time.sleep(interval)
 
 
-def wait_for_certificate(admin, name, timeout=60.0):
+def wait_for_certificate(admin, name, timeout=60.0, interval=0.2):
     def issued():
         csr = admin.json("GET", f"{CSR_PATH}/{name}", expect=200)
         cert = (csr.get("status") or {}).get("certificate")
         return base64.b64decode(cert) if cert else None
-    return wait_for(issued, timeout, what=f"certificate of CSR {name}")
+    return wait_for(issued, timeout, interval, what=f"certificate of CSR {name}")
 
 
 def write_user_kubeconfig(path, server, ca_pem, user, cert_pem, key_pem, namespace="default"):

@@ -1,4 +1,5 @@
-"""kube-controller-manager's certificate controllers: csrsigning, csrapproving (kubelet client) and csrcleaner."""
+"""kube-controller-manager's controllers that matter here: csrsigning, csrapproving (kubelet client), csrcleaner
+and the namespace controller."""
 
 import base64
 import datetime
@@ -107,47 +108,120 @@ SIGNER_CHECKS = {
 }
 
 
-class CertificateControllers:
-    """One background loop for the three controllers; each pass is cheap, so it runs every `tick` seconds."""
+class ControllerLoop:
+    """One controller of kube-controller-manager: woken by changes to its resource, as its informer would wake it,
+    and by its own deadlines; `sync()` does one pass."""
 
-    def __init__(self, store, ca, authorizer, signing_enabled=True, signing_delay=0.3,
-                 max_signing_duration=datetime.timedelta(days=365), cleaner_time_scale=1.0, tick=0.1):
+    resource = ""
+    longest_sleep = 0.1  # so that a stop or a changed switch is noticed soon
+
+    def __init__(self, store):
         self.store = store
-        self.ca = ca
-        self.authorizer = authorizer
-        self.signing_enabled = signing_enabled
-        self.signing_delay = signing_delay
-        self.max_signing_duration = max_signing_duration
-        self.cleaner_time_scale = cleaner_time_scale
-        self.tick = tick
         self._stop = threading.Event()
         self._thread = None
-        self._last_clean = None
-        self._approved_seen = {}
+        self._revision = None  # None: the next pass looks at every object (at start, or when events were lost)
 
     def start(self):
-        self._thread = threading.Thread(target=self._run, name="certificate-controllers", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
         self._thread.start()
 
     def stop(self):
         self._stop.set()
+        with self.store.lock:
+            self.store.changed.notify_all()
         if self._thread:
             self._thread.join(timeout=5)
 
     def _run(self):
-        while not self._stop.wait(self.tick):
+        while not self._stop.is_set():
             self.sync()
+            with self.store.lock:
+                if self.store.revision == self._revision and not self._stop.is_set():
+                    self.store.changed.wait(max(0.0, min(self.longest_sleep, self.seconds_to_next_deadline())))
+
+    def sync(self):
+        raise NotImplementedError
+
+    def seconds_to_next_deadline(self):
+        return self.longest_sleep
+
+    def changed_names(self):
+        """Names of this resource's objects written since the last pass; every name after a gap in the events."""
+        with self.store.lock:
+            revision = self.store.revision
+            if self._revision is None or self._revision < self.store.oldest_event_revision() - 1:
+                objects = self.store.list(self.resource)[0]
+            else:
+                objects = [obj for _rev, _type, obj in self.store.events_since(self.resource, self._revision)]
+            self._revision = revision
+        return list(dict.fromkeys(obj["metadata"]["name"] for obj in objects))
+
+
+class TokenBucket:
+    """client-go's token bucket rate limiter (flowcontrol.NewTokenBucketRateLimiter): `qps` tokens a second, at
+    most `burst` saved, full at start; qps 0 means no limit."""
+
+    def __init__(self, qps, burst):
+        self.qps = qps
+        self.burst = burst
+        self._tokens = float(burst)
+        self._last = time.monotonic()
+
+    def seconds_until_token(self):
+        """0 when a token was taken now, else how long until the next one (nothing taken)."""
+        if not self.qps:
+            return 0.0
+        now = time.monotonic()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.qps
+
+
+class CertificateControllers(ControllerLoop):
+    """csrapproving, csrsigning and csrcleaner in one loop. The signer issues as soon as it sees an approval (the
+    real one takes 10-20 ms) and spends one status update per certificate from a client limited to `signer_qps`
+    requests a second with bursts of `signer_burst`, as kube-controller-manager's --kube-api-qps/--kube-api-burst
+    (20 and 30) limit it."""
+
+    resource = "certificatesigningrequests"
+
+    def __init__(self, store, ca, authorizer, signing_enabled=True, signing_delay=0.0, signer_qps=20, signer_burst=30,
+                 max_signing_duration=datetime.timedelta(days=365), cleaner_time_scale=1.0):
+        super().__init__(store)
+        self.ca = ca
+        self.authorizer = authorizer
+        self.signing_enabled = signing_enabled
+        self.signing_delay = signing_delay
+        self.signer_client = TokenBucket(signer_qps, signer_burst)
+        self.max_signing_duration = max_signing_duration
+        self.cleaner_time_scale = cleaner_time_scale
+        self._last_clean = None
+        self._due = {}  # approved CSR name -> monotonic time at which the signer may write it
 
     def sync(self, now=None):
         now = now or datetime.datetime.now(datetime.timezone.utc)
-        for obj in self.store.list("certificatesigningrequests")[0]:
+        names = self.changed_names()
+        names.extend(name for name, due in sorted(self._due.items(), key=lambda item: item[1])
+                     if due <= time.monotonic() and name not in names)
+        for name in names:
+            obj = self.store.get(self.resource, "", name)
+            if obj is None:
+                self._due.pop(name, None)
+                continue
             self._approve_kubelet_client(obj)
-            if self.signing_enabled:
-                self._sign(obj, now)
+            self._sign(obj, now)
         interval = CLEANER_INTERVAL / self.cleaner_time_scale
         if self._last_clean is None or now - self._last_clean >= interval:
             self._last_clean = now
             self.clean(now)
+
+    def seconds_to_next_deadline(self):
+        if not self._due or not self.signing_enabled:
+            return self.longest_sleep
+        return min(self._due.values()) - time.monotonic()
 
     # csrapproving: only kubelet client certificates, after a SubjectAccessReview for the requester.
     def _approve_kubelet_client(self, obj):
@@ -177,15 +251,22 @@ class CertificateControllers:
 
     def _sign(self, obj, now):
         spec, status = obj["spec"], obj.get("status") or {}
-        approved = _condition(obj, "Approved")
+        name = obj["metadata"]["name"]
         check = SIGNER_CHECKS.get(spec.get("signerName"))
-        if check is None or not approved or _condition(obj, "Failed") or status.get("certificate"):
+        if check is None or not _condition(obj, "Approved") or _condition(obj, "Failed") or status.get("certificate"):
+            self._due.pop(name, None)
             return
         # Condition timestamps have whole seconds, so the delay is measured from when this loop first saw it.
-        seen = self._approved_seen.setdefault(obj["metadata"]["uid"], time.monotonic())
-        if time.monotonic() - seen < self.signing_delay:
+        due = self._due.setdefault(name, time.monotonic() + self.signing_delay)
+        if not self.signing_enabled:
             return
-        del self._approved_seen[obj["metadata"]["uid"]]
+        wait = due - time.monotonic()
+        if wait <= 0:
+            wait = self.signer_client.seconds_until_token()
+        if wait > 0:
+            self._due[name] = time.monotonic() + wait
+            return
+        del self._due[name]
         csr = csr_registry.parse_request(base64.b64decode(spec["request"]))[0]
         usages = spec.get("usages") or []
         problem = check(csr, usages)
@@ -240,3 +321,41 @@ class CertificateControllers:
         if not status.get("conditions") and older_than(obj["metadata"].get("creationTimestamp"), PENDING_EXPIRATION):
             return True
         return False
+
+
+class NamespaceController(ControllerLoop):
+    """The namespace controller: a deleted namespace stays Terminating for `deletion_delay` seconds (the real
+    controller waits its namespaceDeletionGracePeriod, 5 s, before it looks; an empty namespace is gone after about
+    5.2 s), then everything in it is deleted and the namespace with it."""
+
+    resource = "namespaces"
+
+    def __init__(self, store, deletion_delay=5.0):
+        super().__init__(store)
+        self.deletion_delay = deletion_delay
+        self._due = {}  # uid of a Terminating namespace -> (name, monotonic time at which it goes)
+
+    def sync(self):
+        for name in self.changed_names():
+            namespace = self.store.get(self.resource, "", name)
+            if namespace and namespace["metadata"].get("deletionTimestamp"):
+                self._due.setdefault(namespace["metadata"]["uid"], (name, time.monotonic() + self.deletion_delay))
+        for uid, (name, due) in list(self._due.items()):
+            if due <= time.monotonic():
+                del self._due[uid]
+                self._finalize(name, uid)
+
+    def seconds_to_next_deadline(self):
+        if not self._due:
+            return self.longest_sleep
+        return min(due for _name, due in self._due.values()) - time.monotonic()
+
+    def _finalize(self, name, uid):
+        with self.store.lock:
+            namespace = self.store.get(self.resource, "", name)
+            if not namespace or namespace["metadata"]["uid"] != uid:
+                return
+            for resource, owner, item in list(self.store.objects):
+                if owner == name:
+                    self.store.delete(resource, owner, item)
+            self.store.delete(self.resource, "", name)

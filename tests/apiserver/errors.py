@@ -45,8 +45,11 @@ def path_not_found():
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 
-def already_exists(resource, name):
-    return ApiError(409, "AlreadyExists", f"{_qualified(resource, name)} already exists", _details(resource, name))
+def already_exists(resource, name, being_deleted=False):
+    # The registry's Create names an existing object that has a deletionTimestamp as being deleted.
+    prefix = "object is being deleted: " if being_deleted else ""
+    return ApiError(409, "AlreadyExists", f"{prefix}{_qualified(resource, name)} already exists",
+                    _details(resource, name))
 
 
 def conflict(resource, name):

@@ -7,12 +7,14 @@ The lifetime rules are those of kube-controller-manager's csrsigning controller
 import datetime
 import hashlib
 import ipaddress
+import re
 import secrets
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 BACKDATE = datetime.timedelta(minutes=5)
@@ -79,20 +81,34 @@ def credential_id(cert):
     return "X509SHA256=" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-# Go's pkix.Name re-encodes a subject in this order, so an issued certificate reads "O = developers, CN = rahul".
+# The signer copies a request's subject through Go's pkix.Name: ToRDNSequence writes these types in this order, all
+# values of a type in one (multi-valued) RDN, which DER encoding sorts; other attribute types are dropped, and of the
+# common name and serial number only the last value is kept.
 _GO_SUBJECT_ORDER = [
-    NameOID.COUNTRY_NAME, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.LOCALITY_NAME,
-    NameOID.STATE_OR_PROVINCE_NAME, NameOID.STREET_ADDRESS, NameOID.POSTAL_CODE, NameOID.SERIAL_NUMBER,
-    NameOID.COMMON_NAME,
+    NameOID.COUNTRY_NAME, NameOID.STATE_OR_PROVINCE_NAME, NameOID.LOCALITY_NAME, NameOID.STREET_ADDRESS,
+    NameOID.POSTAL_CODE, NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.COMMON_NAME,
+    NameOID.SERIAL_NUMBER,
 ]
+_GO_SINGLE_VALUED = {NameOID.COMMON_NAME, NameOID.SERIAL_NUMBER}
+# encoding/asn1 writes a string as a PrintableString when every character allows it, else as a UTF8String.
+_PRINTABLE = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*$")
 
 
-def go_ordered(subject):
-    attrs = []
+def _go_string(oid, value):
+    string_type = _ASN1Type.PrintableString if _PRINTABLE.match(value) else _ASN1Type.UTF8String
+    return x509.NameAttribute(oid, value, string_type, _validate=False)
+
+
+def go_subject(subject):
+    """The subject of a certificate the signer issues for a request with this subject."""
+    rdns = []
     for oid in _GO_SUBJECT_ORDER:
-        attrs.extend(subject.get_attributes_for_oid(oid))
-    attrs.extend(a for a in subject if a.oid not in _GO_SUBJECT_ORDER)
-    return x509.Name(attrs)
+        values = [a.value for a in subject.get_attributes_for_oid(oid) if isinstance(a.value, str)]
+        if oid in _GO_SINGLE_VALUED:
+            values = [value for value in values[-1:] if value]
+        if values:
+            rdns.append(x509.RelativeDistinguishedName([_go_string(oid, value) for value in values]))
+    return x509.Name(rdns)
 
 
 def _name(common_name, organizations=()):
@@ -198,7 +214,7 @@ class CertificateAuthority:
                 ext_usages.append(oid)
         if ext_usages:
             leading.append((x509.ExtendedKeyUsage(ext_usages), False))
-        builder = self._builder(go_ordered(csr.subject), csr.public_key(), not_before, not_after, leading)
+        builder = self._builder(go_subject(csr.subject), csr.public_key(), not_before, not_after, leading)
         try:
             sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             builder = builder.add_extension(sans, critical=False)

@@ -1,6 +1,8 @@
 """RBAC authorization over the stored Roles, ClusterRoles and their bindings (plugin/pkg/auth/authorizer/rbac)."""
 
 import dataclasses
+import json
+import os
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 SUPERUSER_GROUP = "system:masters"
@@ -160,32 +162,26 @@ def _rule(groups, resources, verbs, names=None):
     return rule
 
 
-READ = ["get", "list", "watch"]
-WRITE = ["create", "delete", "deletecollection", "patch", "update"]
-_VIEW_RULES = [
-    _rule([""], ["pods", "configmaps", "serviceaccounts", "events", "namespaces", "pods/log", "pods/status"], READ),
-    _rule(["apps"], ["deployments", "statefulsets", "daemonsets", "replicasets"], READ),
-    _rule(["batch"], ["jobs", "cronjobs"], READ),
-]
-_EDIT_RULES = [
-    _rule([""], ["pods", "configmaps", "secrets", "serviceaccounts", "services", "persistentvolumeclaims"],
-          READ + WRITE),
-    _rule([""], ["serviceaccounts/token"], ["create"]),
-    _rule(["apps"], ["deployments", "statefulsets", "daemonsets", "replicasets"], READ + WRITE),
-    _rule(["batch"], ["jobs", "cronjobs"], READ + WRITE),
-    _rule([""], ["events", "namespaces", "pods/log", "pods/status"], READ),
-]
-_ADMIN_RULES = _EDIT_RULES + [
-    _rule([RBAC_GROUP], ["roles", "rolebindings"], READ + WRITE),
-    _rule(["authorization.k8s.io"], ["localsubjectaccessreviews"], ["create"]),
-]
+# admin, edit, view and cluster-admin exactly as a real 1.36 control plane serves them (the aggregated rules).
+RECORDED_ROLES_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures",
+                                   "real-apiserver", "bootstrap-clusterroles.json")
 
 
-def _cluster_role(name, rules):
-    return {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+def _cluster_role(name, rules, labels=None, aggregation_rule=None):
+    role = {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole",
+            "metadata": {"name": name, "labels": labels or {"kubernetes.io/bootstrapping": "rbac-defaults"},
                          "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
             "rules": rules}
+    if aggregation_rule:
+        role["aggregationRule"] = aggregation_rule
+    return role
+
+
+def _recorded_cluster_roles():
+    with open(RECORDED_ROLES_FILE, encoding="utf-8") as handle:
+        recorded = json.load(handle)["roles"]
+    return [_cluster_role(name, role["rules"], role["labels"], role["aggregationRule"])
+            for name, role in recorded.items()]
 
 
 def _cluster_role_binding(name, role, groups):
@@ -200,11 +196,7 @@ def _signer_approver(signer):
     return [_rule(["certificates.k8s.io"], ["signers"], ["approve"], [signer])]
 
 
-BOOTSTRAP_CLUSTER_ROLES = [
-    _cluster_role("cluster-admin", [_rule(["*"], ["*"], ["*"]), {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
-    _cluster_role("admin", _ADMIN_RULES),
-    _cluster_role("edit", _EDIT_RULES),
-    _cluster_role("view", _VIEW_RULES),
+BOOTSTRAP_CLUSTER_ROLES = _recorded_cluster_roles() + [
     _cluster_role("system:basic-user", [
         _rule(["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], ["create"]),
         _rule(["authentication.k8s.io"], ["selfsubjectreviews"], ["create"]),

@@ -49,8 +49,13 @@ class Registry:
     def bootstrap(self):
         """What a fresh cluster has: system namespaces (with their root CA ConfigMap) and the default RBAC policy."""
         for role in rbac.BOOTSTRAP_CLUSTER_ROLES:
-            if not self.store.get("clusterroles", "", role["metadata"]["name"]):
+            stored = self.store.get("clusterroles", "", role["metadata"]["name"])
+            if stored is None:
                 self.store.create("clusterroles", copy.deepcopy(role))
+            elif role.get("aggregationRule") and stored.get("rules") != role["rules"]:
+                # The aggregation controller owns an aggregated role's rules: a state file's older ones do not stay.
+                stored["rules"] = copy.deepcopy(role["rules"])
+                self.store.update("clusterroles", stored)
         for binding in rbac.BOOTSTRAP_CLUSTER_ROLE_BINDINGS:
             if not self.store.get("clusterrolebindings", "", binding["metadata"]["name"]):
                 self.store.create("clusterrolebindings", copy.deepcopy(binding))
@@ -121,6 +126,8 @@ class Registry:
         if verb == "delete":
             return 200, self.delete(info, resource, body)
         if verb == "deletecollection":
+            if verb not in resource.verbs:
+                raise errors.method_not_allowed()
             items, list_rv = self._list(info, resource)
             for item in items:
                 self.store.delete(resource.plural, item["metadata"].get("namespace", ""), item["metadata"]["name"])
@@ -236,8 +243,8 @@ class Registry:
             validate_binding(resource, body, errs)
         if errs:
             raise errs.error(resource, meta["name"])
-        if resource.namespaced and not self.store.get("namespaces", "", info.namespace):
-            raise errors.not_found(find("", "v1", "namespaces"), info.namespace)
+        if resource.namespaced:
+            self._admit_namespace_lifecycle(resource, info.namespace, meta["name"])
         if resource.plural == "certificatesigningrequests":
             csr_registry.validate_create(resource, body)
             csr_registry.admit_create(resource, body)
@@ -251,7 +258,8 @@ class Registry:
             raise errors.ApiError(500, "", "resourceVersion should not be set on objects to be created")
         existing = self.store.get(resource.plural, info.namespace, meta["name"])
         if existing is not None:
-            raise errors.already_exists(resource, meta["name"])
+            raise errors.already_exists(resource, meta["name"],
+                                        being_deleted=bool(existing["metadata"].get("deletionTimestamp")))
         if self._dry_run(info):
             return 201, body
         if resource.plural == "namespaces":
@@ -260,6 +268,18 @@ class Registry:
             return 201, self.store.create(resource.plural, body)
         except KeyError as exc:
             raise errors.already_exists(resource, meta["name"]) from exc
+
+    def _admit_namespace_lifecycle(self, resource, namespace, name):
+        """NamespaceLifecycle admission: nothing new in a namespace that does not exist or is being terminated."""
+        owner = self.store.get("namespaces", "", namespace)
+        if owner is None:
+            raise errors.not_found(find("", "v1", "namespaces"), namespace)
+        if owner["metadata"].get("deletionTimestamp"):
+            refused = errors.forbidden(resource, name, f"unable to create new content in namespace {namespace} "
+                                                       "because it is being terminated")
+            refused.details["causes"] = [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                          "message": f"namespace {namespace} is being terminated"}]
+            raise refused
 
     def _check_escalation(self, resource, user, obj, namespace):
         """RBAC escalation prevention: hold what you grant, or have `escalate` / `bind`."""
@@ -307,7 +327,7 @@ class Registry:
         if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(resource, info.name)
         new = copy.deepcopy(body)
-        for kept in ("uid", "creationTimestamp", "generation", "resourceVersion"):
+        for kept in ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp"):
             if kept in old["metadata"]:
                 new["metadata"][kept] = old["metadata"][kept]
             else:
@@ -370,15 +390,17 @@ class Registry:
                                   f'the precondition ({preconditions["resourceVersion"]}) does not match the '
                                   f'ResourceVersion in record ({meta["resourceVersion"]}). The object might have been '
                                   'modified', details)
+        if resource.plural == "namespaces":
+            # The first DELETE only marks the namespace Terminating; the namespace controller removes it and its
+            # contents later. A DELETE of a Terminating namespace answers it as it is.
+            if not meta.get("deletionTimestamp"):
+                meta["deletionTimestamp"] = csr_registry.timestamp()
+                obj.setdefault("status", {})["phase"] = "Terminating"
+                if not self._dry_run(info):
+                    obj = self.store.update(resource.plural, obj)
+            return _with_type(resource, obj)
         if self._dry_run(info):
             return _with_type(resource, obj)
-        if resource.plural == "namespaces":
-            for (plural, namespace, name) in list(self.store.objects):
-                if namespace == info.name:
-                    self.store.delete(plural, namespace, name)
-            deleted = self.store.delete(resource.plural, "", info.name)
-            deleted["status"] = {"phase": "Terminating"}
-            return _with_type(resource, deleted)
         self.store.delete(resource.plural, info.namespace, info.name)
         details = {"name": info.name}
         if resource.group:

@@ -48,7 +48,9 @@ class Resource:
 
 
 RESOURCES = [
-    Resource("", "v1", "namespaces", "Namespace", False, short_names=("ns",), subresources=(("status", ("get", "patch", "update")),)),
+    # The namespace registry has no deletecollection: namespaces go one by one, through Terminating.
+    Resource("", "v1", "namespaces", "Namespace", False, verbs=tuple(v for v in CRUD if v != "deletecollection"),
+             short_names=("ns",), subresources=(("status", ("get", "patch", "update")),)),
     Resource("", "v1", "pods", "Pod", True, short_names=("po",)),
     Resource("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
     Resource("", "v1", "secrets", "Secret", True),

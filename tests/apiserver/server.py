@@ -17,7 +17,7 @@ from OpenSSL import SSL
 
 from . import authn, errors, openapi, pki, rbac, resources, tls
 from .api import RequestInfo, find_resource, load_body
-from .controllers import CertificateControllers
+from .controllers import CertificateControllers, NamespaceController
 from .registry import Registry
 from .store import Store
 
@@ -35,9 +35,12 @@ class Options:
     port: int = 0
     state_file: str = None
     signing_enabled: bool = True
-    signing_delay: float = 0.3
+    signing_delay: float = 0.0
+    signer_qps: float = 20.0
+    signer_burst: int = 30
     max_signing_duration: datetime.timedelta = datetime.timedelta(days=365)
     cleaner_time_scale: float = 1.0
+    namespace_deletion_delay: float = 5.0
 
 
 @dataclasses.dataclass
@@ -197,12 +200,14 @@ class TestAPIServer:
         self.authorizer = rbac.Authorizer(self.store)
         self.tokens = authn.TokenIssuer(self.store)
         self.authenticator = authn.Authenticator(self.ca, self.tokens)
+        self.impersonation = authn.Impersonation(self.authorizer)
         self.registry = Registry(self.store, self.authorizer, self.tokens, self.ca)
         self.registry.bootstrap()
         self.controllers = CertificateControllers(
             self.store, self.ca, self.authorizer, signing_enabled=options.signing_enabled,
-            signing_delay=options.signing_delay, max_signing_duration=options.max_signing_duration,
-            cleaner_time_scale=options.cleaner_time_scale)
+            signing_delay=options.signing_delay, signer_qps=options.signer_qps, signer_burst=options.signer_burst,
+            max_signing_duration=options.max_signing_duration, cleaner_time_scale=options.cleaner_time_scale)
+        self.namespace_controller = NamespaceController(self.store, options.namespace_deletion_delay)
         self.faults = Faults()
         self.stats = Stats()
         serving_key, serving_cert = self.ca.issue_serving(["127.0.0.1", "localhost", "::1", "kubernetes.default.svc"])
@@ -259,10 +264,12 @@ class TestAPIServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="apiserver", daemon=True)
         self._thread.start()
         self.controllers.start()
+        self.namespace_controller.start()
         return self
 
     def stop(self):
         self.controllers.stop()
+        self.namespace_controller.stop()
         if self.httpd:
             self.httpd.shutdown()
             self.httpd.server_close()
@@ -295,7 +302,7 @@ class TestAPIServer:
                     raise errors.internal_error()
             user = self.authenticator.authenticate(handler.request.peer_certificate,
                                                    handler.headers.get("Authorization"))
-            user = authn.impersonate(user, handler.headers, self.authorizer)
+            user = self.impersonation.apply(user, handler.headers, info)
             code, payload = self._route(info, user, raw_body, handler.headers)
             if code == "text":
                 code = 200
@@ -377,15 +384,32 @@ class TestAPIServer:
                 self.faults.add(Fault(**body))
             return 200, {"faults": [dataclasses.asdict(f) for f in self.faults.rules]}
         if what == "settings":
-            controllers = self.controllers
             if info.verb in ("put", "post"):
-                controllers.signing_enabled = body.get("signingEnabled", controllers.signing_enabled)
-                controllers.cleaner_time_scale = body.get("cleanerTimeScale", controllers.cleaner_time_scale)
-                controllers.signing_delay = body.get("signingDelay", controllers.signing_delay)
-            return 200, {"signingEnabled": controllers.signing_enabled,
-                         "cleanerTimeScale": controllers.cleaner_time_scale,
-                         "signingDelay": controllers.signing_delay}
+                self._change_settings(body)
+            return 200, self._settings()
         raise errors.path_not_found()
+
+    def _settings_targets(self):
+        """Each runtime switch: its name in /_testserver/settings, the object holding it and its attribute."""
+        controllers = self.controllers
+        return {"signingEnabled": (controllers, "signing_enabled"),
+                "cleanerTimeScale": (controllers, "cleaner_time_scale"),
+                "signingDelay": (controllers, "signing_delay"),
+                "signerQPS": (controllers.signer_client, "qps"),
+                "signerBurst": (controllers.signer_client, "burst"),
+                "namespaceDeletionDelay": (self.namespace_controller, "deletion_delay")}
+
+    def _settings(self):
+        return {name: getattr(holder, attribute) for name, (holder, attribute) in self._settings_targets().items()}
+
+    def _change_settings(self, body):
+        targets = self._settings_targets()
+        unknown = sorted(set(body) - set(targets))
+        if unknown:
+            raise errors.bad_request(f"unknown settings: {', '.join(unknown)}")
+        for name, value in body.items():
+            holder, attribute = targets[name]
+            setattr(holder, attribute, value)
 
 
 def _write_private(path, data):

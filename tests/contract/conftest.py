@@ -22,8 +22,9 @@ def make_user(cluster, tmp_path):
 
 @pytest.fixture
 def namespace(cluster):
-    """A fresh namespace for one test, deleted afterwards."""
-    name = cluster.name(f"ns{secrets.token_hex(2)}")
+    """A fresh namespace for one test, deleted afterwards (without waiting: it stays Terminating for seconds)."""
+    # 32 random bits: no earlier test's namespace, possibly still Terminating, has this name.
+    name = cluster.name(f"ns{secrets.token_hex(4)}")
     body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     cluster.admin.json("POST", "/api/v1/namespaces", body, expect=201)
     yield name

@@ -6,6 +6,7 @@ patch types, delete, object metadata, watch, Table output, namespace defaults, a
 import base64
 import json
 import secrets
+import time
 import urllib.parse
 
 import pytest
@@ -487,6 +488,84 @@ def test_namespace_carries_its_name_label_and_is_active(cluster, namespace):
     obj = cluster.admin.json("GET", f"/api/v1/namespaces/{namespace}", expect=200)
     assert obj["metadata"]["labels"]["kubernetes.io/metadata.name"] == namespace
     assert obj["status"]["phase"] == "Active"
+
+
+# -- a deleted namespace: Terminating for a while, then gone with everything in it --------------------------------
+
+NAMESPACES = "/api/v1/namespaces"
+
+
+def _new_namespace(cluster, cleanup):
+    name = cluster.name(f"ns{secrets.token_hex(3)}")
+    cluster.admin.json("POST", NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                       expect=201)
+    cleanup.add(f"{NAMESPACES}/{name}")
+    return name
+
+
+def _wait_until_gone(cluster, name):
+    wait_for(lambda: cluster.admin.request("GET", f"{NAMESPACES}/{name}").status_code == 404, timeout=60,
+             interval=0.05, what=f"namespace {name} to be gone")
+
+
+def test_a_deleted_namespace_stays_terminating_and_keeps_its_name_meanwhile(cluster, cleanup):
+    name = _new_namespace(cluster, cleanup)
+    deleted = cluster.admin.json("DELETE", f"{NAMESPACES}/{name}", expect=200)
+    assert deleted["status"]["phase"] == "Terminating" and deleted["metadata"]["deletionTimestamp"]
+    current = cluster.admin.json("GET", f"{NAMESPACES}/{name}", expect=200)
+    assert (current["status"]["phase"], current["metadata"]["deletionTimestamp"]) == (
+        "Terminating", deleted["metadata"]["deletionTimestamp"])
+    # Deleting it again changes nothing and answers it as it is.
+    assert cluster.admin.json("DELETE", f"{NAMESPACES}/{name}", expect=200)["metadata"] == current["metadata"]
+    again = cluster.admin.request("POST", NAMESPACES, {"apiVersion": "v1", "kind": "Namespace",
+                                                       "metadata": {"name": name}})
+    body = assert_status(again, 409, "AlreadyExists", f'object is being deleted: namespaces "{name}" already exists')
+    assert body["details"] == {"name": name, "kind": "namespaces"}
+    _wait_until_gone(cluster, name)
+    cluster.admin.json("POST", NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                       expect=201)
+
+
+def test_nothing_new_may_be_created_in_a_terminating_namespace(cluster, cleanup):
+    name = _new_namespace(cluster, cleanup)
+    cluster.admin.json("POST", _cm_path(name), _configmap("before"), expect=201)
+    cluster.admin.json("DELETE", f"{NAMESPACES}/{name}", expect=200)
+    body = assert_status(cluster.admin.request("POST", _cm_path(name), _configmap("after")), 403, "Forbidden",
+                         f'configmaps "after" is forbidden: unable to create new content in namespace {name} because '
+                         'it is being terminated')
+    assert body["details"]["causes"] == [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                          "message": f"namespace {name} is being terminated"}]
+    # What is there stays readable and writable until the namespace controller comes.
+    before = cluster.admin.json("GET", _cm_path(name, "before"), expect=200)
+    cluster.admin.json("PUT", _cm_path(name, "before"), dict(before, data={"a": "2"}), expect=200)
+
+
+def test_a_namespace_takes_its_contents_with_it(cluster, cleanup):
+    """A RoleBinding in a deleted namespace does not come back when the name is created again."""
+    name = _new_namespace(cluster, cleanup)
+    binding = _view_binding_for_user_one(cluster, name, cleanup, "old-grant") + "/old-grant"
+    cluster.admin.json("POST", _cm_path(name), _configmap("old-data"), expect=201)
+    cluster.admin.json("DELETE", f"{NAMESPACES}/{name}", expect=200)
+    _wait_until_gone(cluster, name)
+    cluster.admin.json("POST", NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                       expect=201)
+    assert cluster.admin.request("GET", binding).status_code == 404
+    assert cluster.admin.request("GET", _cm_path(name, "old-data")).status_code == 404
+    assert cluster.admin.json("GET", f"{RBAC}/namespaces/{name}/rolebindings", expect=200)["items"] == []
+
+
+@pytest.mark.local_only("changes the local server's namespace deletion delay through /_testserver/settings")
+def test_namespace_deletion_delay_is_a_switch(cluster, cleanup):
+    before = cluster.control("GET", "settings")["namespaceDeletionDelay"]
+    cluster.control("PUT", "settings", {"namespaceDeletionDelay": 0.2})
+    try:
+        name = _new_namespace(cluster, cleanup)
+        deleted_at = time.monotonic()
+        cluster.admin.json("DELETE", f"{NAMESPACES}/{name}", expect=200)
+        _wait_until_gone(cluster, name)
+        assert time.monotonic() - deleted_at < 1.0
+    finally:
+        cluster.control("PUT", "settings", {"namespaceDeletionDelay": before})
 
 
 # -- the kubernetes Python client --------------------------------------------------------------------------------

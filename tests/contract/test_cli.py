@@ -35,9 +35,12 @@ def _run(*args, timeout=30):
     (("--dir", "{dir}", "--cluster-signing-duration", "-1"),
      "argument --cluster-signing-duration: '-1' must be greater than 0"),
     (("--dir", "{dir}", "--signing-delay", "-1"), "--signing-delay must be 0 or more seconds"),
+    (("--dir", "{dir}", "--signer-qps", "-5"), "--signer-qps must be 0 (no limit) or more"),
+    (("--dir", "{dir}", "--signer-burst", "0"), "argument --signer-burst: '0' must be greater than 0"),
+    (("--dir", "{dir}", "--namespace-deletion-delay", "-1"), "--namespace-deletion-delay must be 0 or more seconds"),
     (("--dir", "{dir}", "--no-such-flag"), "unrecognized arguments: --no-such-flag"),
 ], ids=["missing-dir", "port-range", "port-text", "scale-zero", "duration-text", "duration-negative",
-        "negative-delay", "unknown-flag"])
+        "negative-delay", "negative-qps", "zero-burst", "negative-namespace-delay", "unknown-flag"])
 def test_bad_flags_are_refused_with_a_clear_message_and_exit_code_2(tmp_path, args, message):
     result = _run(*(a.replace("{dir}", str(tmp_path / "server")) for a in args))
     assert result.returncode == 2, result
@@ -50,8 +53,8 @@ def test_bad_flags_are_refused_with_a_clear_message_and_exit_code_2(tmp_path, ar
 def test_help_describes_the_flags(tmp_path):
     result = _run("--help")
     assert result.returncode == 0
-    for flag in ("--dir", "--port", "--state-file", "--no-signing", "--signing-delay", "--cluster-signing-duration",
-                 "--cleaner-time-scale"):
+    for flag in ("--dir", "--port", "--state-file", "--no-signing", "--signing-delay", "--signer-qps",
+                 "--signer-burst", "--cluster-signing-duration", "--cleaner-time-scale", "--namespace-deletion-delay"):
         assert flag in result.stdout
     assert not os.listdir(tmp_path)
 
@@ -92,12 +95,14 @@ def test_fixed_port_and_flags_are_honoured(tmp_path):
     port = int(first.info["url"].rsplit(":", 1)[1])
     first.stop()
     server = LocalServerProcess(str(tmp_path / "server"), "--port", str(port), "--no-signing",
-                                "--signing-delay", "0", "--cleaner-time-scale", "60").start()
+                                "--signing-delay", "0.5", "--cleaner-time-scale", "60", "--signer-qps", "0",
+                                "--signer-burst", "5", "--namespace-deletion-delay", "0.2").start()
     try:
         assert server.info["url"] == f"https://127.0.0.1:{port}"
         admin = KubeHTTP(server.info["kubeconfig"], str(tmp_path / "creds"))
         settings = admin.json("GET", "/_testserver/settings", expect=200)
-        assert settings == {"signingEnabled": False, "cleanerTimeScale": 60.0, "signingDelay": 0.0}
+        assert settings == {"signingEnabled": False, "cleanerTimeScale": 60.0, "signingDelay": 0.5,
+                            "signerQPS": 0.0, "signerBurst": 5, "namespaceDeletionDelay": 0.2}
     finally:
         server.stop()
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from tests.contract.support import assert_status, bind, conditions, create_csr, make_role, rule
-from tests.kube import set_condition, wait_for
+from tests.kube import set_condition, wait_for, wait_for_certificate
 from tests.kube import CLIENT_SIGNER, CSR_PATH, csr_manifest, make_csr_pem, new_key
 
 CSR_GROUP = "certificates.k8s.io"
@@ -180,9 +180,16 @@ def test_condition_type_and_status_are_required(cluster, cleanup, csr_name):
     assert_status(response, 422, "Invalid", _invalid(csr_name, "status.conditions[0].type: Required value"))
 
 
+def _approve_and_let_the_signer_write(cluster, csr_name):
+    """Approve, then wait for the signer's write: it issues within milliseconds of an approval, so a read and a
+    write right after the approval would meet a 409 Conflict rather than the answer under test."""
+    assert set_condition(cluster.admin, csr_name, "Approved").status_code == 200
+    wait_for_certificate(cluster.admin, csr_name)
+
+
 def test_approved_and_denied_are_mutually_exclusive(cluster, cleanup, csr_name):
     create_csr(cluster.admin, cleanup, csr_name)
-    assert set_condition(cluster.admin, csr_name, "Approved").status_code == 200
+    _approve_and_let_the_signer_write(cluster, csr_name)
     response = set_condition(cluster.admin, csr_name, "Denied")
     assert_status(response, 422, "Invalid", _invalid(
         csr_name, 'status.conditions: Invalid value: "Denied": Approved and Denied conditions are mutually exclusive'))
@@ -190,7 +197,7 @@ def test_approved_and_denied_are_mutually_exclusive(cluster, cleanup, csr_name):
 
 def test_condition_types_may_not_repeat(cluster, cleanup, csr_name):
     create_csr(cluster.admin, cleanup, csr_name)
-    assert set_condition(cluster.admin, csr_name, "Approved").status_code == 200
+    _approve_and_let_the_signer_write(cluster, csr_name)
     response = set_condition(cluster.admin, csr_name, "Approved")
     assert_status(response, 422, "Invalid",
                   _invalid(csr_name, 'status.conditions[1].type: Duplicate value: "Approved"'))

@@ -125,8 +125,16 @@ def test_control_surface_is_for_system_masters_only(make_user):
 
 def test_settings_report_the_current_switches(cluster):
     settings = cluster.control("GET", "settings")
-    assert set(settings) == {"signingEnabled", "cleanerTimeScale", "signingDelay"}
-    assert settings["signingEnabled"] is True
+    # The session's server runs with the defaults, which are the real control plane's.
+    assert settings == {"signingEnabled": True, "cleanerTimeScale": 1.0, "signingDelay": 0.0, "signerQPS": 20.0,
+                        "signerBurst": 30, "namespaceDeletionDelay": 5.0}
+
+
+def test_unknown_settings_are_refused_and_change_nothing(cluster):
+    before = cluster.control("GET", "settings")
+    response = cluster.admin.request("PUT", "/_testserver/settings", {"signingDelay": 9, "signingSpeed": 2})
+    assert_status(response, 400, "BadRequest", "unknown settings: signingSpeed")
+    assert cluster.control("GET", "settings") == before
 
 
 # -- faults ------------------------------------------------------------------------------------------------------

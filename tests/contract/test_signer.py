@@ -6,7 +6,11 @@ goes into an issued certificate, the per-signer checks and their Failed conditio
 import base64
 import datetime
 import ipaddress
+import json
 import secrets
+import threading
+import time
+import urllib.parse
 
 import pytest
 import requests
@@ -17,9 +21,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from tests.apiserver import pki
 from tests.conftest import LocalServerProcess
-from tests.contract.support import bind, conditions, create_csr, issued_certificate, make_role, rule, wait_for_csr
+from tests.contract.support import SSR_BODY, SSR_PATH, bind, conditions, create_csr, issued_certificate, make_role, \
+    rule, wait_for_csr
 from tests.kube import set_condition, wait_for
-from tests.kube import CSR_PATH, KubeHTTP, approve, csr_manifest, new_key, wait_for_certificate
+from tests.kube import CSR_PATH, KubeHTTP, approve, csr_manifest, new_key, wait_for_certificate, write_user_kubeconfig
 
 KUBELET_CLIENT = "kubernetes.io/kube-apiserver-client-kubelet"
 KUBELET_SERVING = "kubernetes.io/kubelet-serving"
@@ -171,6 +176,50 @@ def test_extensions_of_the_request_are_dropped_but_sans_are_kept(cluster, cleanu
     sans = extensions[ExtensionOID.SUBJECT_ALTERNATIVE_NAME].value
     assert sans.get_values_for_type(x509.DNSName) == ["svc.example.com"]
     assert sans.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.7")]
+
+
+def _whoami_with(cluster, tmp_path, cert, key):
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    common_name = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    kubeconfig = write_user_kubeconfig(str(tmp_path / "whoami.kubeconfig"), cluster.server, cluster.ca_pem,
+                                       common_name, cert.public_bytes(serialization.Encoding.PEM), key_pem)
+    review = KubeHTTP(kubeconfig, str(tmp_path / "whoami")).json("POST", SSR_PATH, SSR_BODY, expect=201)
+    return review["status"]["userInfo"]
+
+
+def test_all_organizations_go_into_one_der_sorted_rdn_and_groups_follow_it(cluster, cleanup, tmp_path):
+    """Go's signer writes every O value into one multi-valued RDN, which DER sorts: shorter encodings first, then
+    UTF8String (what PrintableString cannot hold, such as "@") before PrintableString, then byte order."""
+    cn = cluster.name("multi")
+    cert, key = _issue(cluster, cleanup, common_name=cn, organizations=["devs-zz", "ops", "aaa-long-group", "zz@"])
+    assert [[(a.oid, a.value) for a in rdn] for rdn in cert.subject.rdns] == [
+        [(NameOID.ORGANIZATION_NAME, group) for group in ("zz@", "ops", "devs-zz", "aaa-long-group")],
+        [(NameOID.COMMON_NAME, cn)]]
+    assert cert.subject.rfc4514_string() == f"CN={cn},O=zz@+O=ops+O=devs-zz+O=aaa-long-group"
+    info = _whoami_with(cluster, tmp_path, cert, key)
+    assert info["groups"] == ["zz@", "ops", "devs-zz", "aaa-long-group", "system:authenticated"]
+
+
+def test_subject_is_rewritten_in_go_order_without_other_attribute_types(cluster, cleanup):
+    """pkix.Name keeps C, ST, L, street, postal code, O, OU, CN and serial number, in that order; an e-mail address
+    in the subject is not among them."""
+    key = new_key()
+    name = _name(cluster, "order")
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ordered"),
+                         x509.NameAttribute(NameOID.EMAIL_ADDRESS, "ordered@example.com"),
+                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "unit"),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "org"),
+                         x509.NameAttribute(NameOID.LOCALITY_NAME, "Lyon"),
+                         x509.NameAttribute(NameOID.COUNTRY_NAME, "FR")])
+    request = (x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+               .public_bytes(serialization.Encoding.PEM))
+    _create_raw(cluster, cleanup, name, request)
+    approve(cluster.admin, name)
+    cert = x509.load_pem_x509_certificate(wait_for_certificate(cluster.admin, name))
+    assert [(a.oid, a.value) for a in cert.subject] == [
+        (NameOID.COUNTRY_NAME, "FR"), (NameOID.LOCALITY_NAME, "Lyon"), (NameOID.ORGANIZATION_NAME, "org"),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, "unit"), (NameOID.COMMON_NAME, "ordered")]
 
 
 def test_issued_certificate_authenticates_the_requested_identity(cluster, cleanup, tmp_path):
@@ -361,6 +410,111 @@ def test_requests_for_other_signers_are_left_alone(cluster, cleanup):
     csr = cluster.admin.json("GET", f"{CSR_PATH}/{other}", expect=200)
     assert list(conditions(csr)) == ["Approved"]
     assert not csr["status"].get("certificate")
+
+
+# -- when the signer writes: at once, and at its client's rate ----------------------------------------------------
+
+def test_certificate_is_issued_within_milliseconds_of_the_approval(cluster, cleanup):
+    """The real signer issued 18 ms after an approval (multi-o-certificate.json): a client that reads the CSR right
+    after approving it must expect the certificate, and a write based on an earlier read to conflict."""
+    name = _name(cluster, "fast")
+    create_csr(cluster.admin, cleanup, name)
+    as_approved = approve(cluster.admin, name)
+    approved_at = time.monotonic()
+    wait_for_certificate(cluster.admin, name, interval=0.002)
+    assert time.monotonic() - approved_at < (0.25 if cluster.local else 5.0)
+    as_approved["status"]["conditions"].append({"type": "Denied", "status": "True", "reason": "R", "message": "m"})
+    response = cluster.admin.request("PUT", f"{CSR_PATH}/{name}/approval", as_approved)
+    assert response.status_code == 409 and response.json()["reason"] == "Conflict", response.text
+
+
+class IssuanceWatch:
+    """When each of `count` CSRs with a label got its certificate, as a watch started before the approvals sees it."""
+
+    def __init__(self, client, label, resource_version, count):
+        self.count = count
+        self.issued_at = {}
+        self.response = client.request(
+            "GET", f"{CSR_PATH}?watch=true&labelSelector={urllib.parse.quote(label)}"
+                   f"&resourceVersion={resource_version}&timeoutSeconds=60", stream=True)
+        assert self.response.status_code == 200, self.response.text
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        with self.response:
+            for line in self.response.iter_lines():
+                obj = json.loads(line)["object"] if line else {}
+                if (obj.get("status") or {}).get("certificate"):
+                    self.issued_at.setdefault(obj["metadata"]["name"], time.monotonic())
+                if len(self.issued_at) == self.count:
+                    return
+
+    def wait(self):
+        self.thread.join(timeout=60)
+        assert len(self.issued_at) == self.count, f"{len(self.issued_at)} of {self.count} certificates issued"
+        return self.issued_at
+
+
+def _pending_batch(cluster, cleanup, count):
+    """`count` pending CSRs with a label of their own; returns (names, label selector, list resourceVersion)."""
+    label = f"kubeaccess-test/batch={secrets.token_hex(4)}"
+    key, value = label.split("=")
+    names = [_name(cluster, "batch") for _index in range(count)]
+    for name in names:
+        create_csr(cluster.admin, cleanup, name, labels={key: value})
+    listing = cluster.admin.json("GET", f"{CSR_PATH}?labelSelector={urllib.parse.quote(label)}", expect=200)
+    return names, label, listing["metadata"]["resourceVersion"]
+
+
+def _approve_all(cluster, names):
+    """Approve one after the other; returns when each approval was answered."""
+    approved_at = {}
+    for name in names:
+        approve(cluster.admin, name)
+        approved_at[name] = time.monotonic()
+    return approved_at
+
+
+SIGNER_QPS, SIGNER_BURST = 20, 30  # kube-controller-manager's --kube-api-qps and --kube-api-burst defaults
+
+
+@pytest.mark.local_only("the signer's rate is kube-controller-manager's --kube-api-qps/--kube-api-burst there")
+def test_a_burst_of_approvals_is_issued_at_the_signer_clients_rate(cluster, cleanup):
+    """The signer spends one status update per certificate from a client allowed 30 requests at once and 20 a second
+    after that: 90 approvals at once are issued over 3 s."""
+    count = 90
+    names, label, resource_version = _pending_batch(cluster, cleanup, count)
+    time.sleep(SIGNER_BURST / SIGNER_QPS)  # whatever earlier tests spent, the bucket is full again
+    watch = IssuanceWatch(cluster.admin, label, resource_version, count)
+    started = time.monotonic()
+    approved_at = _approve_all(cluster, names)
+    issued_at = watch.wait()
+    assert all(issued_at[name] - approved_at[name] < 0.25 for name in names[:SIGNER_BURST]), "the burst waits"
+    last = max(issued_at.values())
+    at_the_rate = started + (count - SIGNER_BURST) / SIGNER_QPS
+    assert at_the_rate - 0.05 <= last <= max(at_the_rate, *approved_at.values()) + 0.5, last - started
+
+
+@pytest.mark.local_only("switches the local signer's rate limit and delay through /_testserver/settings")
+def test_rate_limit_and_delay_are_switches(cluster, cleanup):
+    before = cluster.control("GET", "settings")
+    names, label, resource_version = _pending_batch(cluster, cleanup, 60)
+    cluster.control("PUT", "settings", {"signerQPS": 0})
+    try:
+        watch = IssuanceWatch(cluster.admin, label, resource_version, len(names))
+        approved_at = _approve_all(cluster, names)
+        issued_at = watch.wait()
+        assert max(issued_at[name] - approved_at[name] for name in names) < 0.25
+        cluster.control("PUT", "settings", {"signingDelay": 0.6})
+        name = _name(cluster, "slow")
+        create_csr(cluster.admin, cleanup, name)
+        approve(cluster.admin, name)
+        approved = time.monotonic()
+        wait_for_certificate(cluster.admin, name, interval=0.02)
+        assert 0.55 <= time.monotonic() - approved < 1.2  # the delay counts from when the signer saw the approval
+    finally:
+        cluster.control("PUT", "settings", {key: before[key] for key in ("signerQPS", "signingDelay")})
 
 
 # -- signing switched off ----------------------------------------------------------------------------------------

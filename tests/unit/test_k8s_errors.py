@@ -1,5 +1,5 @@
 """plugins/module_utils/k8s_client.py, pure parts: API failures become messages that say what to grant or fix, and
-retries wait a bounded time. The failures are the bodies a real kube-apiserver sent (tests' reference recordings)."""
+retries wait a bounded time. The failures are the bodies a real kube-apiserver sent (tests/fixtures/real-apiserver)."""
 # pylint: disable=missing-function-docstring
 
 import glob
@@ -14,7 +14,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
     MAX_SLEEP, ApiError, backoff, permission_for, retry_after, signer_permission)
 
-RECORDINGS = os.environ.get("KUBEACCESS_REAL_APISERVER_RECORDINGS", "/work/shared/reference/real-apiserver")
+RECORDINGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "real-apiserver")
 APPROVAL_PERMISSION = 'update on certificatesigningrequests/approval in API group "certificates.k8s.io" at the ' \
                       'cluster scope'
 SIGNER_DENIAL = ('certificatesigningrequests.certificates.k8s.io "x" is forbidden: user not permitted to approve '
