@@ -265,7 +265,9 @@ def measure(server, tool, users, log_path):
     with open(log_path, encoding="utf-8") as log:
         output = log.read()
     return {
-        "ok": returncode == 0, "returncode": returncode, "log": log_path,
+        "ok": returncode == 0, "returncode": returncode,
+        # Relative to the results, which are committed: no path of the machine that ran them.
+        "log": os.path.join("logs", os.path.basename(log_path)),
         "wall_seconds": wall, "seconds_per_user": wall / len(users),
         "processes": count_lines(tool.process_log) - processes_before if tool.process_log else 1,
         "requests": summarize_requests(server.counters(), len(users)),
