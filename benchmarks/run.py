@@ -78,8 +78,13 @@ def parse_args(argv):
     parser.add_argument("--date", default=datetime.date.today().isoformat(),
                         help="date of the results (default today)")
     parser.add_argument("--out", help="output directory (default benchmarks/results/<date>)")
-    parser.add_argument("--signing-delay", type=float, default=0.3,
-                        help="seconds between approval and issuance on the test server (default 0.3, its own)")
+    parser.add_argument("--signing-delay", type=float, default=0.0,
+                        help="seconds between approval and issuance on the test server (default 0: at once, as "
+                             "kube-controller-manager's signer; the runs of 2026-11-22 and 2026-12-02 used 0.3)")
+    parser.add_argument("--signer-qps", type=float, default=20.0,
+                        help="certificates a second the test server's signer issues, after a burst of 30 (default 20, "
+                             "as kube-controller-manager's API client; 0: no limit, as in the runs of 2026-11-22 and "
+                             "2026-12-02)")
     parser.add_argument("--work-dir", help="keep every run's files (inventories, keys, kubeconfigs) here; "
                                            "default: a temporary directory, removed at the end")
     args = parser.parse_args(argv)
@@ -90,9 +95,10 @@ def parse_args(argv):
 class ApiServer:
     """A fresh local test API server (tests/apiserver) in `workdir`, with the admin client the benchmark needs."""
 
-    def __init__(self, workdir, signing_delay):
+    def __init__(self, workdir, signing_delay, signer_qps):
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, "-m", "tests.apiserver", "--dir", workdir, "--signing-delay", str(signing_delay)],
+            [sys.executable, "-m", "tests.apiserver", "--dir", workdir, "--signing-delay", str(signing_delay),
+             "--signer-qps", str(signer_qps)],
             cwd=ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         line = self.process.stdout.readline()
         if not line:
@@ -312,7 +318,7 @@ def run_tool(args, tool_name, key_type, count, work):
     users = make_users(count)
     label = f"{key_type}-{count}-{tool_name}"
     results = []
-    with ApiServer(os.path.join(work, "apiserver"), args.signing_delay) as server:
+    with ApiServer(os.path.join(work, "apiserver"), args.signing_delay, args.signer_qps) as server:
         server.create_namespace(NAMESPACE)
         tool = PREPARE[tool_name](work, server, users, key_type)
         for phase in ("cold", "warm"):
