@@ -159,6 +159,13 @@ class Registry:
         fields = field_matcher(resource, info.query.get("fieldSelector", [""])[0])
         timeout = float(info.query.get("timeoutSeconds", ["1800"])[0])
         since = info.query.get("resourceVersion", [""])[0]
+        # Watch-list (KEP-3157, on by default in client-go since 1.32: kubectl delete --wait uses it): the current
+        # objects as ADDED events, then a BOOKMARK marking the end of them, then the changes.
+        initial_events = info.query.get("sendInitialEvents", [""])[0] == "true"
+        if initial_events and (info.query.get("resourceVersionMatch", [""])[0] != "NotOlderThan"
+                               or info.query.get("allowWatchBookmarks", [""])[0] != "true"):
+            raise errors.ApiError(422, "Invalid", "sendInitialEvents is allowed only with "
+                                  "resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true")
         store = self.store
 
         def matches(obj):
@@ -170,10 +177,13 @@ class Registry:
         def stream():
             deadline = datetime.datetime.now().timestamp() + timeout
             with store.lock:
-                if since in ("", "0"):
+                if since in ("", "0") or initial_events:
                     items, list_rv = store.list(resource.plural, info.namespace or None)
                     revision = int(list_rv)
                     initial = [("ADDED", i) for i in items if matches(i)]
+                    if initial_events:
+                        initial.append(("BOOKMARK", {"metadata": {
+                            "resourceVersion": list_rv, "annotations": {"k8s.io/initial-events-end": "true"}}}))
                 else:
                     revision = int(since)
                     if revision < store.oldest_event_revision() - 1 and revision < store.revision:

@@ -15,7 +15,7 @@ from kubernetes import config as k8s_config
 from kubernetes.dynamic import DynamicClient
 
 from tests.contract.support import RBAC, assert_status, create_csr
-from tests.kube import wait_for
+from tests.kube import kubectl, wait_for
 from tests.kube import CLIENT_SIGNER, CSR_PATH, csr_manifest, make_csr_pem, new_key
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
@@ -419,6 +419,41 @@ def test_watch_without_a_resource_version_starts_with_the_current_objects(cluste
                     stop_at=lambda e: True)
     assert events[0]["type"] == "ADDED"
     assert events[0]["object"]["metadata"]["name"] == "existing"
+
+
+def test_watch_list_sends_the_current_objects_then_a_bookmark_then_the_changes(cluster, namespace):
+    """sendInitialEvents (watch-list, what client-go's informers and `kubectl delete --wait` use by default)."""
+    cluster.admin.json("POST", _cm_path(namespace), _configmap("before", {"listed": "yes"}), expect=201)
+    response = cluster.admin.request("GET", _cm_path(namespace) + _query(
+        watch="true", sendInitialEvents="true", resourceVersionMatch="NotOlderThan", allowWatchBookmarks="true",
+        timeoutSeconds="10", labelSelector="listed=yes"), stream=True)
+    try:
+        lines = (json.loads(line) for line in response.iter_lines() if line)
+        first, bookmark = next(lines), next(lines)
+        cluster.admin.json("POST", _cm_path(namespace), _configmap("after", {"listed": "yes"}), expect=201)
+        change = next(lines)
+    finally:
+        response.close()
+    assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "before")
+    assert bookmark["type"] == "BOOKMARK"
+    assert bookmark["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert int(bookmark["object"]["metadata"]["resourceVersion"]) >= int(first["object"]["metadata"]["resourceVersion"])
+    assert (change["type"], change["object"]["metadata"]["name"]) == ("ADDED", "after")
+
+
+def test_watch_list_needs_not_older_than_and_bookmarks(cluster, namespace):
+    response = cluster.admin.request("GET", _cm_path(namespace) + _query(watch="true", sendInitialEvents="true"))
+    assert response.status_code == 422, response.text
+
+
+def test_kubectl_delete_namespace_waits_until_it_is_gone(cluster):
+    """kubectl waits for a Terminating namespace with a watch-list; it returns once the namespace has gone."""
+    name = cluster.name(f"gone{secrets.token_hex(2)}")
+    cluster.admin.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                      "metadata": {"name": name}}, expect=201)
+    deleted = kubectl(cluster.kubeconfig, "delete", "namespace", name, "--timeout=60s", check=0)
+    assert f'namespace "{name}" deleted' in deleted.stdout
+    assert cluster.admin.request("GET", f"/api/v1/namespaces/{name}").status_code == 404
 
 
 def test_watch_ends_after_timeout_seconds(cluster, namespace):
