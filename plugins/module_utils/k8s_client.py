@@ -7,11 +7,16 @@ The `kubernetes` package is only used to read kubeconfigs that need it (exec and
 files, the in-cluster config, proxies from the environment) and to build their TLS connection pool; `host` options
 and kubeconfig contexts with plain credentials are read here, without its 0.2 s of imports. Requests and responses
 are plain JSON, so no model classes are built, and a module run that does not talk to the API imports nothing.
+
+Both ways read the same kubeconfig (a file, a dict, or $KUBECONFIG's files merged as kubectl merges them: see
+kubeconfig.read_kubeconfig) and apply `proxy`, `no_proxy` and `proxy_headers` alike. Key data a kubeconfig holds goes
+into files only in a private directory (0700, files 0600) removed when the module ends.
 """
 
 from __future__ import annotations
 
 import atexit
+import ipaddress
 import json
 import os
 import random
@@ -26,8 +31,17 @@ import urllib.request
 from ansible.module_utils.basic import env_fallback
 
 
+# Headers sent to the proxy (urllib3.util.make_headers), as kubernetes.core's proxy_headers.
+PROXY_HEADERS_SPEC = dict(
+    proxy_basic_auth=dict(type="str", no_log=True,
+                          fallback=(env_fallback, ["K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH"])),
+    basic_auth=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_PROXY_HEADERS_BASIC_AUTH"])),
+    user_agent=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_PROXY_HEADERS_USER_AGENT"])),
+)
+
 AUTH_ARG_SPEC = dict(
-    kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+    # A path, or the kubeconfig's content as a mapping (kubeconfig.kubeconfig_option).
+    kubeconfig=dict(type="raw", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
     context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
     host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
     api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
@@ -37,6 +51,9 @@ AUTH_ARG_SPEC = dict(
     client_key=dict(type="path", aliases=["key_file"], no_log=False,
                     fallback=(env_fallback, ["K8S_AUTH_KEY_FILE"])),
     proxy=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_PROXY"])),
+    no_proxy=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_NO_PROXY"])),
+    # Without the option, each header still comes from its environment variable, as in kubernetes.core.
+    proxy_headers=dict(type="dict", options=PROXY_HEADERS_SPEC, apply_defaults=True),
     impersonate_user=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_IMPERSONATE_USER"])),
     impersonate_groups=dict(type="list", elements="str", fallback=(env_fallback, ["K8S_AUTH_IMPERSONATE_GROUPS"])),
 )
@@ -149,33 +166,61 @@ class _Connection:
         self.urllib3 = urllib3
 
 
+class _Source:
+    """What the connection options name: `host` alone, the in-cluster service account, or a kubeconfig (a file, a
+    dict, or $KUBECONFIG's files merged), read and its context checked before any request."""
+
+    def __init__(self, params):
+        # Imported here: module runs that make no API call do not pay for PyYAML.
+        from ansible_collections.kubeaccess.x509.plugins.module_utils import kubeconfig as kubeconfigs  # pylint: disable=import-outside-toplevel
+        self.context = params.get("context")
+        self.kubeconfig = None
+        try:
+            option = kubeconfigs.kubeconfig_option(params.get("kubeconfig"))
+            named = kubeconfigs.option_given(option) or bool(self.context)
+            self.explicit_host = bool(params.get("host")) and not named
+            self.in_cluster = not (named or params.get("host")) and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+            if self.explicit_host or self.in_cluster:
+                return
+            if not kubeconfigs.HAS_YAML:
+                raise ConnectionConfigError("kubeconfig: reading a kubeconfig needs the PyYAML package; install it "
+                                            "(or give host with credentials)")
+            self.kubeconfig = kubeconfigs.read_kubeconfig(option)
+            if self.kubeconfig is None:
+                raise ConnectionConfigError(f"kubeconfig: no kubeconfig given and {kubeconfigs.default_path()} does "
+                                            "not exist; give kubeconfig (or set K8S_AUTH_KUBECONFIG), or host with "
+                                            "credentials")
+            self.kubeconfig.context_name(self.context)
+        except kubeconfigs.KubeconfigError as exc:
+            raise ConnectionConfigError(str(exc)) from None
+
+    def plain_credentials(self):
+        from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (  # pylint: disable=import-outside-toplevel
+            plain_credentials)
+        return plain_credentials(self.kubeconfig, self.context)
+
+
 def _connection(params):
-    return _plain_connection(params) or _package_connection(params)
+    source = _Source(params)
+    return _plain_connection(params, source) or _package_connection(params, source)
 
 
-def _plain_connection(params):
+def _plain_connection(params, source):
     """The connection of `host` with ca_cert/client_cert/client_key/api_key, or of a kubeconfig context holding
     plain files or data (kubeconfig.plain_credentials), made without the kubernetes package; None otherwise.
 
     Proxies from the environment (HTTPS_PROXY, NO_PROXY) are left to the package, whose rules apply them.
     """
-    # Imported here: module runs that make no API call do not pay for PyYAML.
-    from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (  # pylint: disable=import-outside-toplevel
-        HAS_YAML, default_path, plain_credentials)
-    kubeconfig, context, host = params.get("kubeconfig"), params.get("context"), params.get("host")
     proxy = params.get("proxy")
-    if not HAS_YAML or (proxy is None and _environment_proxies()) or (proxy or "").startswith("socks"):
+    if (proxy is None and _environment_proxies()) or (proxy or "").startswith("socks") or source.in_cluster:
         return None
-    if host and not (kubeconfig or context):
-        found = {"server": host, "ca": (None, None), "cert": (None, None), "key": (None, None), "token": None,
-                 "verify": True}
-    elif kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-        path = kubeconfig or default_path()
-        found = plain_credentials(path, context) if os.path.isfile(path) else None
+    if source.explicit_host:
+        found = {"server": params["host"], "ca": (None, None), "cert": (None, None), "key": (None, None),
+                 "token": None, "verify": True}
+    else:
+        found = source.plain_credentials()
         if found is None:
             return None
-    else:
-        return None
     files = {key: _material_file(*found[key]) for key in ("ca", "cert", "key")}
     overrides = {"host": "server", "ca_cert": "ca", "client_cert": "cert", "client_key": "key",
                  "validate_certs": "verify", "api_key": "token"}
@@ -184,7 +229,10 @@ def _plain_connection(params):
     import urllib3  # pylint: disable=import-outside-toplevel
     pool_args = {"cert_reqs": "CERT_REQUIRED" if settings["verify"] else "CERT_NONE", "ca_certs": settings["ca"],
                  "cert_file": settings["cert"], "key_file": settings["key"], "maxsize": (os.cpu_count() or 1) * 5}
-    pool = urllib3.ProxyManager(proxy, **pool_args) if proxy else urllib3.PoolManager(**pool_args)
+    if proxy and not bypasses_proxy(settings["server"], params.get("no_proxy")):
+        pool = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers(params.get("proxy_headers")), **pool_args)
+    else:
+        pool = urllib3.PoolManager(**pool_args)
     header = f"Bearer {settings['token']}" if settings["token"] else None
     return _Connection(settings["server"], settings["ca"], pool, lambda: header, urllib3)
 
@@ -194,44 +242,95 @@ def _environment_proxies():
     return proxies.get("https") or proxies.get("all")
 
 
+def bypasses_proxy(url, no_proxy):
+    """Whether `url` goes around the proxy by the comma-separated `no_proxy` list (the `no_proxy` option, as the
+    kubernetes package and curl read NO_PROXY): `*`; a host name and its subdomains (`example.com`,
+    `.example.com`); a host and port (`api.example.com:6443`); an IP address or a CIDR (`10.0.0.0/8`)."""
+    parsed = urllib.parse.urlparse(url or "")
+    host = (parsed.hostname or "").lower()
+    if not host or not no_proxy:
+        return not host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    netloc = parsed.netloc.lower().rpartition("@")[2]
+    for rule in (part.strip().lower() for part in no_proxy.split(",")):
+        if not rule:
+            continue
+        if rule == "*":
+            return True
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(rule.strip("[]"), strict=False):
+                    return True
+            except ValueError:
+                pass
+        rule = rule.lstrip(".")
+        if host == rule or host.endswith("." + rule) or netloc == rule or netloc.endswith("." + rule):
+            return True
+    return False
+
+
+def proxy_headers(option):
+    """The headers the `proxy_headers` option (proxy_basic_auth, basic_auth, user_agent) sends to the proxy, or
+    None when it sets none."""
+    given = {key: value for key, value in (option or {}).items() if key in PROXY_HEADERS_SPEC and value}
+    if not given:
+        return None
+    import urllib3  # pylint: disable=import-outside-toplevel
+    return urllib3.util.make_headers(**given)
+
+
 _material_dir = None
 
 
-def _material_file(path, data):
-    """`path`, or a file holding `data` (mode 0600, in a private directory removed when the module ends): TLS
-    needs files, as for the kubernetes package's own kubeconfig loading."""
+def _material_directory():
+    """A private directory (0700) for TLS material written to files, removed when the module ends."""
     global _material_dir  # pylint: disable=global-statement
-    if data is None:
-        return path
     if _material_dir is None:
         _material_dir = tempfile.mkdtemp(prefix="kubeaccess-tls-")
         atexit.register(shutil.rmtree, _material_dir, True)
-    descriptor, name = tempfile.mkstemp(dir=_material_dir)
+    return _material_dir
+
+
+def _material_file(path, data):
+    """`path`, or a file holding `data` (mode 0600, in the private directory): TLS needs files, as for the
+    kubernetes package's own kubeconfig loading."""
+    if data is None:
+        return path
+    descriptor, name = tempfile.mkstemp(dir=_material_directory())
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
     return name
 
 
-def _package_connection(params):
-    configuration, pool, urllib3 = _load_configuration(params)
-    return _Connection(configuration.host, configuration.ssl_ca_cert, pool,
-                       lambda: configuration.get_api_key_with_prefix("authorization"), urllib3)
+def _package_connection(params, source):
+    configuration, pool, urllib3 = _load_configuration(params, source)
+    return _Connection(configuration.host, configuration.ssl_ca_cert, pool, lambda: _package_token(configuration),
+                       urllib3)
 
 
-def _load_configuration(params):
+def _package_token(configuration):
+    # The package's loaders keep the token under "BearerToken" (kubernetes >= 32) or "authorization" (before).
+    return configuration.get_api_key_with_prefix("BearerToken") or configuration.api_key.get("authorization")
+
+
+def _load_configuration(params, source):
     rest, config, configuration_class, urllib3 = _kube_modules()
     configuration = configuration_class()
-    kubeconfig, context = params.get("kubeconfig"), params.get("context")
-    if kubeconfig and not os.path.isfile(kubeconfig):
-        raise ConnectionConfigError(f"kubeconfig: {kubeconfig} does not exist or is not a file; give the path of a "
-                                    "kubeconfig (or set K8S_AUTH_KUBECONFIG)")
-    explicit_host = params.get("host") and not (kubeconfig or context)
-    in_cluster = not (kubeconfig or context or params.get("host")) and os.environ.get("KUBERNETES_SERVICE_HOST")
+    # Data from a kubeconfig goes into files (0600) in the private directory, removed when the module ends.
+    options = {"client_configuration": configuration, "persist_config": False,
+               "temp_file_path": _material_directory()}
     try:
-        if in_cluster:
+        if source.in_cluster:
             config.load_incluster_config(client_configuration=configuration)
-        elif not explicit_host:
-            _load_kubeconfig(config, kubeconfig, context, configuration)
+        elif source.kubeconfig is not None and source.kubeconfig.path:
+            config.load_kube_config(config_file=source.kubeconfig.path, context=source.context, **options)
+        elif source.kubeconfig is not None:
+            # A dict, or $KUBECONFIG's files merged (entry paths made absolute): kubectl's merge, not the
+            # package's, whose current-context is the last file's.
+            config.load_kube_config_from_dict(source.kubeconfig.config, context=source.context, **options)
     except config.ConfigException as exc:
         raise ConnectionConfigError(str(exc)) from None
     overrides = {"host": "host", "ca_cert": "ssl_ca_cert", "client_cert": "cert_file", "client_key": "key_file",
@@ -240,28 +339,23 @@ def _load_configuration(params):
         if params.get(option) is not None:
             setattr(configuration, attribute, params[option])
     if params.get("api_key"):
-        configuration.api_key = {"authorization": f"Bearer {params['api_key']}"}
+        configuration.api_key = {"BearerToken": f"Bearer {params['api_key']}"}
         configuration.refresh_api_key_hook = None
     if not configuration.host or configuration.host == "http://localhost":
         raise ConnectionConfigError("no API server: give kubeconfig (or K8S_AUTH_KUBECONFIG), or host with "
                                     "credentials")
+    # The proxy is the option's, the kubeconfig's proxy-url or the environment's; no_proxy is the option's, else
+    # what the package read from NO_PROXY. Decided here, so that every version of the package does the same.
+    no_proxy = params.get("no_proxy") if params.get("no_proxy") is not None else getattr(configuration, "no_proxy",
+                                                                                          None)
+    if configuration.proxy and bypasses_proxy(configuration.host, no_proxy):
+        configuration.proxy = None
+    if hasattr(configuration, "no_proxy"):
+        configuration.no_proxy = no_proxy
+    headers = proxy_headers(params.get("proxy_headers"))
+    if headers:
+        configuration.proxy_headers = headers
     return configuration, rest.RESTClientObject(configuration).pool_manager, urllib3
-
-
-def _load_kubeconfig(config, kubeconfig, context, configuration):
-    from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (  # pylint: disable=import-outside-toplevel
-        default_path)
-    path = kubeconfig or default_path()
-    if not os.path.isfile(path):
-        raise ConnectionConfigError(f"kubeconfig: no kubeconfig given and {path} does not exist; give kubeconfig "
-                                    "(or set K8S_AUTH_KUBECONFIG), or host with credentials")
-    if context:
-        contexts, _active = config.list_kube_config_contexts(path)
-        names = [entry["name"] for entry in contexts or []]
-        if context not in names:
-            raise ConnectionConfigError(f"context: {context!r} is not in {path}; it has: {', '.join(names) or 'none'}")
-    config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
-                            persist_config=False)
 
 
 class KubeClient:

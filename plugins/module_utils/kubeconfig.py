@@ -5,6 +5,10 @@
 Only PyYAML is used here: reading the admin kubeconfig for its server and CA needs neither the `kubernetes`
 package nor the API. Files are read and written whole; a writer holds `KubeconfigFile.locked()` from the read to
 the atomic rename, so concurrent writers of one file take turns and lose nothing.
+
+The admin kubeconfig of the connection options (`read_kubeconfig`) is a file, a dict (kubernetes.core's
+`kubeconfig` takes the content as a mapping too), or, when none is given, the files of $KUBECONFIG merged as
+kubectl merges them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import fcntl
 import hashlib
 import os
 import string
+from collections.abc import Mapping
 
 try:
     import yaml
@@ -264,40 +269,188 @@ class AdminConnection:
         self.source = source
 
 
+# Where a pod's service account credentials are (the kubernetes package reads them for the in-cluster connection).
+SERVICE_ACCOUNT_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+RECOMMENDED_PATH = "~/.kube/config"
+# Paths in kubeconfig entries that kubectl resolves against the directory of the file the entry comes from
+# (client-go clientcmd GetClusterFileReferences, GetAuthInfoFileReferences).
+RELATIVE_PATHS = {"clusters": ("certificate-authority",), "users": ("client-certificate", "client-key", "tokenFile")}
+
+
+class Kubeconfig:
+    """A kubeconfig read for a connection: its content, the directory its relative paths are relative to, the
+    files it was read from (none for a dict given as the option) and how messages name it. Messages never quote
+    its content: it can hold keys and tokens."""
+
+    def __init__(self, config, base_dir, paths, description):
+        self.config = config
+        self.base_dir = base_dir
+        self.paths = paths
+        self.description = description
+
+    @property
+    def path(self):
+        """The file, when the kubeconfig is one file as it is on disk (not a dict, not several merged)."""
+        return self.paths[0] if len(self.paths) == 1 else None
+
+    def context_name(self, context=None):
+        """`context`, or the current context; checked to be there."""
+        name = context or self.config.get("current-context")
+        if not name:
+            if not self.paths:
+                raise KubeconfigError("kubeconfig: the dict has no current-context; give context or set "
+                                      "current-context")
+            raise KubeconfigError(f"context: {self.description} has no current-context; give context")
+        if entry(self.config, "contexts", name) is None:
+            raise KubeconfigError(f"context: {name!r} is not in {self.description}; it has: "
+                                  f"{', '.join(names(self.config, 'contexts')) or 'none'}")
+        return name
+
+    def context(self, context=None):
+        """The cluster and user entries of the context (empty when missing), and the cluster's name."""
+        body = entry(self.config, "contexts", self.context_name(context))
+        cluster = entry(self.config, "clusters", body.get("cluster")) or {}
+        user = entry(self.config, "users", body.get("user")) or {}
+        return cluster, user, body.get("cluster")
+
+    def file_path(self, value):
+        """A path from an entry, as kubectl reads it: relative paths are relative to the kubeconfig's directory."""
+        return os.path.normpath(os.path.join(self.base_dir, value))
+
+
+def option_given(value):
+    """Whether a connection option was given: a dict kubeconfig is given even when empty."""
+    return value is not None and value != ""
+
+
+def kubeconfig_option(value, option="kubeconfig"):
+    """The `kubeconfig` option as the modules take it: a path (expanded as Ansible expands type=path options),
+    the kubeconfig's content as a mapping (a copy), or None."""
+    if isinstance(value, Mapping):
+        return copy.deepcopy(dict(value))
+    if isinstance(value, str):
+        return os.path.expanduser(os.path.expandvars(value)) if value else None
+    if value is None:
+        return None
+    raise KubeconfigError(f"{option}: must be the path of a kubeconfig or its content as a dict, not a "
+                          f"{type(value).__name__}")
+
+
+def kubeconfig_paths():
+    """The files kubectl reads when no kubeconfig is given: those of $KUBECONFIG (separated by ':'; empty names
+    are skipped, a repeated name is read once), else ~/.kube/config."""
+    value = os.environ.get("KUBECONFIG")
+    if not value:
+        return [os.path.expanduser(RECOMMENDED_PATH)]
+    paths = []
+    for path in value.split(os.pathsep):
+        path = os.path.expanduser(path)
+        if path and path not in paths:
+            paths.append(path)
+    return paths
+
+
 def default_path():
-    """The kubeconfig used when none is given: the first of $KUBECONFIG, else ~/.kube/config."""
-    return os.path.expanduser(os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)[0])
+    """The first kubeconfig file kubectl would read when none is given (for messages and defaults)."""
+    paths = kubeconfig_paths()
+    return next((path for path in paths if os.path.exists(path)), paths[0] if paths else RECOMMENDED_PATH)
+
+
+def read_kubeconfig(value, option="kubeconfig"):
+    """The kubeconfig of the `kubeconfig` option (after kubeconfig_option): a file, a dict, or, for None, the
+    files of $KUBECONFIG merged as kubectl merges them (else ~/.kube/config); None when no file of those exists."""
+    if isinstance(value, dict):
+        problem = shape_problem(value)
+        if problem:
+            raise KubeconfigError(f"{option}: the dict is not a kubeconfig ({problem}); give the content of a "
+                                  "kubeconfig as a mapping, or its path")
+        # As for the kubernetes package, relative paths in a dict are relative to the working directory.
+        return Kubeconfig(value, os.getcwd(), [], "the kubeconfig dict")
+    if value:
+        return Kubeconfig(_read_file_config(value, option), os.path.dirname(os.path.abspath(value)), [value], value)
+    paths = [path for path in kubeconfig_paths() if os.path.exists(path)]
+    if len(paths) <= 1:
+        return read_kubeconfig(paths[0], option) if paths else None
+    configs = [(path, _read_file_config(path, "KUBECONFIG")) for path in paths]
+    return Kubeconfig(merge_kubeconfigs(configs), os.path.dirname(os.path.abspath(paths[0])), paths,
+                      f"$KUBECONFIG ({os.pathsep.join(paths)})")
+
+
+def _read_file_config(path, option):
+    try:
+        data = read_file(path)
+    except OSError as exc:
+        raise KubeconfigError(f"{option}: cannot read {path}: {exc.strerror}") from None
+    if data is None:
+        raise KubeconfigError(f"{option}: {path} does not exist; give the path of a kubeconfig (or set "
+                              "K8S_AUTH_KUBECONFIG), or host with credentials")
+    return parse(data, path, option=option)
+
+
+def merge_kubeconfigs(configs):
+    """Several kubeconfigs, (path, config) in order, merged as kubectl merges the files of $KUBECONFIG (client-go
+    clientcmd ClientConfigLoadingRules.Load): the first file to set a value or an entry name wins and is never
+    changed, so an entry comes whole from the first file that has its name, current-context from the first file
+    that sets one; relative paths of an entry are made absolute against the directory of its own file."""
+    merged = new_config()
+    merged["extensions"] = []
+    for path, config in configs:
+        base = os.path.dirname(os.path.abspath(path))
+        for section in SECTIONS:
+            taken = set(names(merged, section))
+            for item in config.get(section) or []:
+                if item["name"] not in taken:
+                    taken.add(item["name"])
+                    merged[section].append(_with_absolute_paths(section, item, base))
+        if not merged["current-context"] and config.get("current-context"):
+            merged["current-context"] = config["current-context"]
+        for key, value in (config.get("preferences") or {}).items():
+            merged["preferences"].setdefault(key, copy.deepcopy(value))
+        taken = {item.get("name") for item in merged["extensions"]}
+        merged["extensions"] += [copy.deepcopy(item) for item in config.get("extensions") or []
+                                 if isinstance(item, dict) and item.get("name") not in taken]
+    if not merged["extensions"]:
+        del merged["extensions"]
+    return merged
+
+
+def _with_absolute_paths(section, item, base):
+    item = copy.deepcopy(item)
+    body = item.get(SECTIONS[section]) or {}
+    for key in RELATIVE_PATHS.get(section, ()):
+        if isinstance(body.get(key), str) and body[key] and not os.path.isabs(body[key]):
+            body[key] = os.path.normpath(os.path.join(base, body[key]))
+    command = (body.get("exec") or {}).get("command") if section == "users" else None
+    # An exec command is a file only when it has a path separator; otherwise it is looked up in PATH.
+    if isinstance(command, str) and os.sep in command and not os.path.isabs(command):
+        body["exec"]["command"] = os.path.normpath(os.path.join(base, command))
+    return item
 
 
 def admin_connection(params):
-    """Read the admin connection from its kubeconfig (or `host` and `ca_cert`), without the API.
+    """Read the admin connection from its kubeconfig (a file, a dict, or $KUBECONFIG's files merged), or from
+    `host` and `ca_cert`, without the API.
 
     Returns None for the in-cluster service account, which only the `kubernetes` client reads.
     """
-    kubeconfig, context, host = params.get("kubeconfig"), params.get("context"), params.get("host")
-    if not (kubeconfig or context or host) and os.environ.get("KUBERNETES_SERVICE_HOST"):
+    kubeconfig = kubeconfig_option(params.get("kubeconfig"))
+    context, host = params.get("context"), params.get("host")
+    explicit = option_given(kubeconfig) or context
+    if not (explicit or host) and os.environ.get("KUBERNETES_SERVICE_HOST"):
         return None
     ca_pem = _read_option_file("ca_cert", params.get("ca_cert"))
-    if host and not (kubeconfig or context):
+    if host and not explicit:
         return AdminConnection(host, ca_pem, None, f"host {host}")
-    path = kubeconfig or default_path()
-    data = read_file(path)
-    if data is None:
-        raise KubeconfigError(f"kubeconfig: {path} does not exist; give the admin kubeconfig (or set "
-                              "K8S_AUTH_KUBECONFIG), or host with ca_cert")
-    config = parse(data, path, option="kubeconfig")
-    name = context or config.get("current-context")
-    if not name:
-        raise KubeconfigError(f"context: {path} has no current-context; give context")
-    body = entry(config, "contexts", name)
-    if body is None:
-        raise KubeconfigError(f"context: {name!r} is not in {path}; it has: "
-                              f"{', '.join(names(config, 'contexts')) or 'none'}")
-    cluster = entry(config, "clusters", body.get("cluster")) or {}
+    loaded = read_kubeconfig(kubeconfig)
+    if loaded is None:
+        raise KubeconfigError(f"kubeconfig: no kubeconfig given and {default_path()} does not exist; give the "
+                              "admin kubeconfig (or set K8S_AUTH_KUBECONFIG), or host with ca_cert")
+    name = loaded.context_name(context)
+    cluster, _user, cluster_name = loaded.context(name)
     if ca_pem is None:
-        ca_pem = _cluster_ca(cluster, path)
-    return AdminConnection(host or cluster.get("server"), ca_pem, body.get("cluster"),
-                           f"kubeconfig {path}, context {name}")
+        ca_pem = _cluster_ca(cluster, loaded)
+    return AdminConnection(host or cluster.get("server"), ca_pem, cluster_name,
+                           f"kubeconfig {loaded.description}, context {name}")
 
 
 # What a context may hold for plain_credentials(); anything else (exec and auth-provider plugins, token files,
@@ -308,27 +461,26 @@ PLAIN_USER_KEYS = frozenset(("client-certificate", "client-certificate-data", "c
                              "token"))
 
 
-def plain_credentials(path, context=None):
+def plain_credentials(kubeconfig, context=None):
     """The server, CA, client certificate and key, and token of a kubeconfig context that holds them plainly, as
     (path, data) pairs, and whether to verify the server; None when the context is missing or holds anything
     else or names a file that is not there, which the kubernetes package reads (and reports on).
 
-    Reading these without the package saves a module run about 0.2 s of imports. As in kubectl, data wins over a
-    file, and relative files are relative to the kubeconfig's directory.
+    `kubeconfig` is a Kubeconfig (read_kubeconfig) or a path. Reading these without the package saves a module run
+    about 0.2 s of imports. As in kubectl, data wins over a file, and relative files are relative to the
+    kubeconfig's directory.
     """
+    if not isinstance(kubeconfig, Kubeconfig):
+        try:
+            kubeconfig = read_kubeconfig(kubeconfig)
+        except KubeconfigError:
+            return None
     try:
-        config = parse(read_file(path) or b"", path, option="kubeconfig")
+        cluster, user, _name = kubeconfig.context(context)
     except KubeconfigError:
         return None
-    name = context or config.get("current-context")
-    body = entry(config, "contexts", name) if name else None
-    if body is None:
-        return None
-    cluster = entry(config, "clusters", body.get("cluster")) or {}
-    user = entry(config, "users", body.get("user")) or {}
     if not cluster.get("server") or set(cluster) - PLAIN_CLUSTER_KEYS or set(user) - PLAIN_USER_KEYS:
         return None
-    base = os.path.dirname(os.path.abspath(path))
     found = {}
     for key, section, option in (("ca", cluster, "certificate-authority"), ("cert", user, "client-certificate"),
                                  ("key", user, "client-key")):
@@ -338,7 +490,7 @@ def plain_credentials(path, context=None):
             except (binascii.Error, ValueError, TypeError):
                 return None
         elif section.get(option):
-            found[key] = (os.path.join(base, section[option]), None)
+            found[key] = (kubeconfig.file_path(section[option]), None)
             if not os.path.isfile(found[key][0]):
                 return None
         else:
@@ -348,18 +500,16 @@ def plain_credentials(path, context=None):
                 verify=not cluster.get("insecure-skip-tls-verify"))
 
 
-def _cluster_ca(cluster, kubeconfig_path):
-
+def _cluster_ca(cluster, kubeconfig):
     if cluster.get("certificate-authority-data"):
         try:
             return base64.b64decode(cluster["certificate-authority-data"], validate=True)
         except (binascii.Error, ValueError):
-            raise KubeconfigError(f"kubeconfig: the certificate-authority-data in {kubeconfig_path} is not "
+            raise KubeconfigError(f"kubeconfig: the certificate-authority-data in {kubeconfig.description} is not "
                                   "base64") from None
     if cluster.get("certificate-authority"):
         # Like kubectl: a relative path is relative to the kubeconfig's directory.
-        ca_path = os.path.join(os.path.dirname(os.path.abspath(kubeconfig_path)), cluster["certificate-authority"])
-        return _read_option_file("kubeconfig", ca_path)
+        return _read_option_file("kubeconfig", kubeconfig.file_path(cluster["certificate-authority"]))
     return None
 
 
