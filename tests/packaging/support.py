@@ -12,10 +12,13 @@ PACKAGING_VENV_SCRIPT = os.path.join(ROOT, "tests", "tools", "packaging-venv.sh"
 
 
 def ansible_env(collections_path, **extra):
-    """The environment of an Ansible command that must see the collection only where `collections_path` says."""
-    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-                ANSIBLE_RETRY_FILES_ENABLED="false", PATH=BIN + os.pathsep + os.environ.get("PATH", ""), **extra)
+    """The environment of an Ansible command that must see the collection only where `collections_path` says; the
+    collection venv's tools come first in PATH unless `extra` gives PATH."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+               ANSIBLE_RETRY_FILES_ENABLED="false", PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
+    env.update(extra)
+    return env
 
 
 def run(argv, **kwargs):
