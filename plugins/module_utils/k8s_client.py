@@ -346,8 +346,9 @@ def _load_configuration(params, source):
                                     "credentials")
     # The proxy is the option's, the kubeconfig's proxy-url or the environment's; no_proxy is the option's, else
     # what the package read from NO_PROXY. Decided here, so that every version of the package does the same.
-    no_proxy = params.get("no_proxy") if params.get("no_proxy") is not None else getattr(configuration, "no_proxy",
-                                                                                          None)
+    no_proxy = params.get("no_proxy")
+    if no_proxy is None:
+        no_proxy = getattr(configuration, "no_proxy", None)
     if configuration.proxy and bypasses_proxy(configuration.host, no_proxy):
         configuration.proxy = None
     if hasattr(configuration, "no_proxy"):

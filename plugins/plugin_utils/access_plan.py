@@ -18,11 +18,14 @@ import posixpath
 import re
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import KEY_TYPES, RSA_SIZES
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import CLIENT_SIGNER
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, writable_dir_error
-from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import KubeconfigError, admin_connection, parse
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import AUTH_ARG_SPEC
+from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (
+    SERVICE_ACCOUNT_CA, AdminConnection, KubeconfigError, admin_connection, kubeconfig_option, parse, read_kubeconfig)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import POLICY_ARG_SPEC
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
     dns_safe, identity_name_error, object_name_error, parse_duration, parse_renew_before)
@@ -30,7 +33,11 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import 
 MANAGED_LABEL = "kubeaccess.x509/inventory"
 GRANT_KEYS = ("cluster_role", "role", "namespace", "clusters", "rules")
 EXPECT_KEYS = ("verb", "resource", "namespace", "group", "subresource", "name", "allowed", "clusters")
-CLUSTER_KEYS = ("kubeconfig", "context", "server", "ca_source", "ca_file", "approval", "policy")
+# How the role's modules reach a cluster as an administrator: their connection options (k8s_auth_options). None of
+# them: the in-cluster service account in a pod, else K8S_AUTH_KUBECONFIG, $KUBECONFIG or ~/.kube/config.
+CONNECTION_KEYS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "client_cert", "client_key",
+                   "validate_certs")
+CLUSTER_KEYS = CONNECTION_KEYS + ("server", "ca_source", "ca_file", "approval", "policy")
 # Policy options the role sets itself for every request: the user's name, groups and key.
 POLICY_SET_BY_THE_ROLE = ("expected_user", "allow_any_user", "expected_public_key_fingerprint", "expected_request")
 # What the role's requests carry (k8s_csr_request's defaults).
@@ -77,8 +84,9 @@ def check_clusters(clusters, report):
         where = f"user_access_clusters.{name}"
         spec = spec or {}
         if not isinstance(spec, dict):
-            report.error(where, "must be a mapping with kubeconfig (and optionally context, server, ca_source, "
-                         "approval)")
+            report.error(where, "must be a mapping with kubeconfig, or host with credentials (api_key, or client_cert "
+                         "and client_key), or neither in a pod (its service account); and optionally context, "
+                         "server, ca_source, approval")
             continue
         unknown = sorted(set(spec) - set(CLUSTER_KEYS))
         if unknown:
@@ -86,9 +94,7 @@ def check_clusters(clusters, report):
         if object_name_error(where, str(name)):
             report.error(where, f"the cluster name {name!r} names kubeconfig entries (rahul@{name}); use lower-case "
                          "letters, digits, '-' and '.'")
-        if "kubeconfig" in spec and not spec["kubeconfig"]:
-            report.error(f"{where}.kubeconfig", "is empty; give the administrator kubeconfig of the cluster (is the "
-                         "environment variable it is read from set?)")
+        check_connection(spec, where, report)
         if spec.get("approval", "auto") not in ("auto", "manual"):
             report.error(f"{where}.approval", f"{spec.get('approval')!r} is not auto or manual")
         if spec.get("ca_source", "connection") not in ("connection", "configmap", "file"):
@@ -109,6 +115,39 @@ def check_clusters(clusters, report):
             report.error(f"{where}.policy", text)
         checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=policy)
     return checked
+
+
+def check_connection(spec, where, report):
+    """The connection options of a cluster, as its modules will take them. Values are never quoted: a kubeconfig
+    dict and api_key hold credentials."""
+    if "kubeconfig" in spec:
+        kubeconfig = spec["kubeconfig"]
+        if isinstance(kubeconfig, dict):
+            try:
+                read_kubeconfig(kubeconfig_option(kubeconfig)).context_name(spec.get("context") or None)
+            except KubeconfigError as exc:
+                option, _colon, text = str(exc).partition(": ")
+                report.error(f"{where}.{option}", text)
+        elif not kubeconfig:
+            report.error(f"{where}.kubeconfig", "is empty; give the administrator kubeconfig of the cluster (is the "
+                         "environment variable it is read from set?)")
+        elif not isinstance(kubeconfig, str):
+            report.error(f"{where}.kubeconfig", f"is a {type(kubeconfig).__name__}; give the path of the "
+                         "administrator kubeconfig, or its content as a mapping")
+    for key in ("context", "host", "api_key", "ca_cert", "client_cert", "client_key"):
+        if key in spec and (not isinstance(spec[key], str) or not spec[key].strip()):
+            report.error(f"{where}.{key}", "must be a non-empty string" + (
+                " (is the environment variable it is read from set?)" if isinstance(spec[key], str) else ""))
+    host = spec.get("host")
+    if isinstance(host, str) and host.strip() and not re.match(r"^https?://[^/\s]", host):
+        report.error(f"{where}.host", f"{host!r} is not the URL of an API server, such as https://api.example.com:6443")
+    if bool(spec.get("client_cert")) != bool(spec.get("client_key")):
+        report.error(where, "client_cert and client_key go together; give both, or neither")
+    if "validate_certs" in spec:
+        try:
+            boolean(spec["validate_certs"], strict=True)
+        except TypeError:
+            report.error(f"{where}.validate_certs", f"{spec['validate_certs']!r} is not true or false")
 
 
 def checked_policy(policy, where, report):
@@ -311,9 +350,25 @@ def shared_identities(entries):
                              "or user_access_kubeconfig_path")
 
 
+def connection_params(spec):
+    """A cluster's connection options as the role's modules get them: its own, else (as the modules' fallbacks)
+    the K8S_AUTH_* environment variables of the controller, where they run."""
+    params = {}
+    for option in CONNECTION_KEYS:
+        value = spec.get(option)
+        if value is None and AUTH_ARG_SPEC[option].get("fallback"):
+            value = next((os.environ[name] for name in AUTH_ARG_SPEC[option]["fallback"][1] if name in os.environ),
+                         None)
+        if isinstance(value, str) and AUTH_ARG_SPEC[option]["type"] == "path":
+            value = os.path.expanduser(os.path.expandvars(value))
+        params[option] = value
+    return params
+
+
 def cluster_endpoints(clusters, names, report):
     """Server URL and CA (PEM text) of each named cluster, for kubeconfigs written on the users' own machines: from
-    the cluster's description (server; ca_file with ca_source file) or else its admin kubeconfig, read here."""
+    the cluster's description (server; ca_file with ca_source file) or else its admin connection (kubeconfig, or
+    host and ca_cert), read here; in a pod, the CA of its service account."""
     endpoints = {}
     for name in names:
         spec = clusters[name]
@@ -321,12 +376,12 @@ def cluster_endpoints(clusters, names, report):
         if spec.get("ca_source") == "configmap":
             continue  # reported with each user of the cluster
         try:
-            connection = admin_connection({"kubeconfig": spec.get("kubeconfig") or os.environ.get(
-                "K8S_AUTH_KUBECONFIG"), "context": spec.get("context")})
+            connection = admin_connection(connection_params(spec)) or AdminConnection(
+                None, read_file(SERVICE_ACCOUNT_CA), None, "the in-cluster service account")
         except KubeconfigError as exc:
             report.error(where, f"{exc} (needed for the kubeconfigs of users with ansible_host)")
             continue
-        if connection is None:
+        if connection.server is None and not spec.get("server"):
             report.error(where, "the in-cluster service account names no server for users' machines; give server")
             continue
         server = spec.get("server") or connection.server

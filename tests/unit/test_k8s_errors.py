@@ -1,5 +1,7 @@
 """plugins/module_utils/k8s_client.py, pure parts: API failures become messages that say what to grant or fix, and
-retries wait a bounded time. The failures are the bodies a real kube-apiserver sent (tests/fixtures/real-apiserver)."""
+retries wait a bounded time. The failures are the bodies a real kube-apiserver sent (tests/fixtures/real-apiserver).
+The proxy options: which servers no_proxy sends around the proxy, the headers proxy_headers sends to it, and what
+Ansible makes of them (and their environment variables)."""
 # pylint: disable=missing-function-docstring
 
 import glob
@@ -8,11 +10,13 @@ import os
 import re
 
 import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import (
     CLIENT_SIGNER, CSR_API, approval_requirements)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
-    MAX_SLEEP, ApiError, backoff, permission_for, retry_after, signer_permission)
+    AUTH_ARG_SPEC, MAX_SLEEP, ApiError, backoff, bypasses_proxy, permission_for, proxy_headers, retry_after,
+    signer_permission)
 
 RECORDINGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "real-apiserver")
 APPROVAL_PERMISSION = 'update on certificatesigningrequests/approval in API group "certificates.k8s.io" at the ' \
@@ -269,3 +273,61 @@ def test_backoff_stays_bounded():
     for _sample in range(50):
         for attempt in range(1, 40):
             assert 0 < backoff(attempt) <= MAX_SLEEP * 1.2
+
+
+# no_proxy and proxy_headers, as kubernetes.core takes them
+
+@pytest.mark.parametrize("url, no_proxy, bypassed", [
+    ("https://api.example.com:6443", "example.com", True),
+    ("https://api.example.com:6443", ".example.com", True),
+    ("https://api.example.com:6443", "localhost, api.example.com", True),
+    ("https://api.example.com:6443", "api.example.com:6443", True),
+    ("https://api.example.com:6443", "api.example.com:443", False),
+    ("https://api.example.com:6443", "ample.com", False),
+    ("https://api.example.com:6443", "other.example.org,*", True),
+    ("https://10.1.2.3:6443", "10.0.0.0/8", True),
+    ("https://10.1.2.3:6443", "10.1.2.3", True),
+    ("https://10.1.2.3:6443", "192.168.0.0/16,localhost", False),
+    ("https://[fd00::5]:6443", "fd00::/8", True),
+    ("https://API.Example.COM", "example.com", True),
+    ("https://api.example.com:6443", "", False),
+    ("https://api.example.com:6443", None, False),
+])
+def test_no_proxy_names_hosts_domains_addresses_and_networks(url, no_proxy, bypassed):
+    """The no_proxy list as the kubernetes package and curl read NO_PROXY."""
+    assert bypasses_proxy(url, no_proxy) is bypassed
+    try:
+        from kubernetes.client.rest import should_bypass_proxies  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return
+    if should_bypass_proxies.__module__.startswith("kubernetes"):  # older ones take requests', which reads NO_PROXY
+        assert should_bypass_proxies(url, no_proxy or "") is bypassed
+
+
+def test_proxy_headers_are_the_headers_kubernetes_core_sends_to_the_proxy():
+    headers = proxy_headers({"proxy_basic_auth": "ops:s3cret", "basic_auth": "user:pw", "user_agent": "ci/1.0"})
+    assert dict(headers) == {"proxy-authorization": "Basic b3BzOnMzY3JldA==", "authorization": "Basic dXNlcjpwdw==",
+                             "user-agent": "ci/1.0"}
+    assert proxy_headers({"proxy_basic_auth": None, "basic_auth": None, "user_agent": None}) is None
+    assert proxy_headers(None) is None
+
+
+def test_the_proxy_options_come_from_the_environment_as_in_kubernetes_core(monkeypatch):
+    """What AnsibleModule makes of the connection options with K8S_AUTH_* set and the options not given: the proxy
+    credentials are among the values Ansible masks."""
+    monkeypatch.setenv("K8S_AUTH_NO_PROXY", "10.0.0.0/8,.internal")
+    monkeypatch.setenv("K8S_AUTH_PROXY_HEADERS_PROXY_BASIC_AUTH", "ops:s3cret")
+    monkeypatch.setenv("K8S_AUTH_PROXY_HEADERS_USER_AGENT", "ci/1.0")
+    monkeypatch.delenv("K8S_AUTH_PROXY_HEADERS_BASIC_AUTH", raising=False)
+    validated = ArgumentSpecValidator(AUTH_ARG_SPEC).validate({"proxy": "http://proxy:3128"})
+    assert not validated.error_messages
+    assert validated.validated_parameters["no_proxy"] == "10.0.0.0/8,.internal"
+    assert validated.validated_parameters["proxy_headers"] == {"proxy_basic_auth": "ops:s3cret", "basic_auth": None,
+                                                               "user_agent": "ci/1.0"}
+    assert "ops:s3cret" in validated._no_log_values  # pylint: disable=protected-access
+    given = ArgumentSpecValidator(AUTH_ARG_SPEC).validate({"proxy_headers": {"user_agent": "mine/2"}})
+    assert given.validated_parameters["proxy_headers"] == {"proxy_basic_auth": "ops:s3cret", "basic_auth": None,
+                                                           "user_agent": "mine/2"}
+    kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "a"}
+    assert ArgumentSpecValidator(AUTH_ARG_SPEC).validate({"kubeconfig": kubeconfig}).validated_parameters[
+        "kubeconfig"] == kubeconfig

@@ -1,17 +1,22 @@
-"""plugins/module_utils/kubeconfig.py on real files: what is merged, what is kept, what is refused, what is shown."""
+"""plugins/module_utils/kubeconfig.py on real files: what is merged, what is kept, what is refused, what is shown; the
+admin kubeconfig as a file, a dict or $KUBECONFIG's files merged (compared with kubectl's merge), and the role's
+cluster descriptions, which take the same connection options."""
 # pylint: disable=missing-function-docstring
 
 import base64
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (
-    REDACTED, KubeconfigError, KubeconfigFile, UserEntries, admin_connection, dump, name_format_error, new_config,
-    parse, plain_credentials, redacted, uses_placeholder)
+    REDACTED, SECTIONS, KubeconfigError, KubeconfigFile, UserEntries, admin_connection, dump, kubeconfig_option,
+    name_format_error, new_config, parse, plain_credentials, read_kubeconfig, redacted, uses_placeholder)
+from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_plan
 
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 KEY_DATA = base64.b64encode(b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAsecret\n-----END PRIVATE KEY-----\n").decode()
@@ -370,3 +375,298 @@ def test_a_kubeconfig_that_cannot_be_read_is_left_to_the_kubernetes_package(tmp_
     config["current-context"] = ""
     (tmp_path / "plain.conf").write_text(yaml.safe_dump(config))
     assert plain_credentials(no_current) is None
+
+
+# -- a kubeconfig given as a dict (kubernetes.core's kubeconfig option takes the content as a mapping) -------------
+def _admin_dict(**cluster_fields):
+    return {"apiVersion": "v1", "kind": "Config", "current-context": "admin@prod",
+            "clusters": [{"name": "prod", "cluster": {"server": "https://prod:6443", **cluster_fields}}],
+            "users": [{"name": "admin", "user": dict(USER)}],
+            "contexts": [{"name": "admin@prod", "context": {"cluster": "prod", "user": "admin"}},
+                         {"name": "other@prod", "context": {"cluster": "prod", "user": "admin"}}]}
+
+
+def test_a_dict_kubeconfig_gives_the_admin_connection_and_plain_credentials(monkeypatch, tmp_path):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    config = _admin_dict(**{"certificate-authority-data": base64.b64encode(CA_PEM).decode()})
+    admin = admin_connection({"kubeconfig": config})
+    assert (admin.server, admin.ca_pem, admin.cluster_name) == ("https://prod:6443", CA_PEM, "prod")
+    assert admin.source == "kubeconfig the kubeconfig dict, context admin@prod"
+    assert plain_credentials(read_kubeconfig(config), "other@prod") == {
+        "server": "https://prod:6443", "ca": (None, CA_PEM), "cert": (None, b"certificate"),
+        "key": (None, base64.b64decode(KEY_DATA)), "token": None, "verify": True}
+    # Relative files in a dict are relative to the working directory, as the kubernetes package reads them.
+    (tmp_path / "ca.crt").write_bytes(CA_PEM)
+    monkeypatch.chdir(tmp_path)
+    relative = _admin_dict(**{"certificate-authority": "ca.crt"})
+    assert admin_connection({"kubeconfig": relative}).ca_pem == CA_PEM
+    assert plain_credentials(read_kubeconfig(relative))["ca"] == (str(tmp_path / "ca.crt"), None)
+    assert config == _admin_dict(**{"certificate-authority-data": base64.b64encode(CA_PEM).decode()}), \
+        "the option's value was changed"
+
+
+def test_a_dict_without_current_context_needs_context_and_says_so():
+    config = dict(_admin_dict(), **{"current-context": ""})
+    for reader in (lambda: admin_connection({"kubeconfig": config}),
+                   lambda: read_kubeconfig(kubeconfig_option(config)).context_name()):
+        with pytest.raises(KubeconfigError) as refused:
+            reader()
+        assert str(refused.value) == ("kubeconfig: the dict has no current-context; give context or set "
+                                      "current-context")
+    assert admin_connection({"kubeconfig": config, "context": "other@prod"}).cluster_name == "prod"
+    assert plain_credentials(read_kubeconfig(config)) is None  # left to the kubernetes package, which says it too
+    with pytest.raises(KubeconfigError, match=r"^context: 'nobody' is not in the kubeconfig dict; it has: "
+                                              r"admin@prod, other@prod$"):
+        admin_connection({"kubeconfig": config, "context": "nobody"})
+
+
+@pytest.mark.parametrize("value, words", [
+    ({"clusters": {"prod": {}}, "users": [{"name": "a", "user": {"client-key-data": KEY_DATA}}]},
+     "kubeconfig: the dict is not a kubeconfig (clusters is not a list)"),
+    ({"users": [{"user": {"client-key-data": KEY_DATA}}]}, "kubeconfig: the dict is not a kubeconfig (users[0] has no "
+                                                           "name)"),
+    ({"kind": "Secret", "data": {"token": KEY_DATA}}, "kubeconfig: the dict is not a kubeconfig (kind is 'Secret'"),
+])
+def test_a_dict_that_is_not_a_kubeconfig_is_refused_without_quoting_it(value, words):
+    with pytest.raises(KubeconfigError) as refused:
+        admin_connection({"kubeconfig": value})
+    assert str(refused.value).startswith(words) and KEY_DATA not in str(refused.value)
+
+
+def test_the_kubeconfig_option_is_a_path_expanded_as_ansible_expands_paths_or_a_dict(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/rahul")
+    monkeypatch.setenv("ADMIN_DIR", "/etc/kubeaccess")
+    assert kubeconfig_option("~/.kube/admin.conf") == "/home/rahul/.kube/admin.conf"
+    assert kubeconfig_option("$ADMIN_DIR/prod.conf") == "/etc/kubeaccess/prod.conf"
+    assert kubeconfig_option("") is None and kubeconfig_option(None) is None
+    assert kubeconfig_option({}) == {}
+    with pytest.raises(KubeconfigError, match="^kubeconfig: must be the path of a kubeconfig or its content as a dict, "
+                                              "not a list$"):
+        kubeconfig_option(["/etc/admin.conf"])
+
+
+# -- $KUBECONFIG: several files, merged as kubectl merges them -----------------------------------------------------
+KUBECTL = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "kubectl")
+
+
+def _write(path, config):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def _two_kubeconfigs(tmp_path):
+    """Two files in different directories that set the same names and each a current-context or none, with
+    relative paths that each mean their own file's directory."""
+    (tmp_path / "a" / "pki").mkdir(parents=True)
+    (tmp_path / "a" / "pki" / "ca.crt").write_bytes(b"CA OF A")
+    (tmp_path / "a" / "ops.crt").write_bytes(b"CERT OF A")
+    (tmp_path / "a" / "ops.key").write_bytes(b"KEY OF A")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.crt").write_bytes(b"CA OF B")
+    first = _write(tmp_path / "a" / "config", {
+        "apiVersion": "v1", "kind": "Config", "current-context": "", "preferences": {"colors": True},
+        "clusters": [{"name": "prod", "cluster": {"server": "https://a:6443", "certificate-authority": "pki/ca.crt"}}],
+        "users": [{"name": "ops", "user": {"client-certificate": "ops.crt", "client-key": "ops.key"}}],
+        "contexts": [{"name": "ops@prod", "context": {"cluster": "prod", "user": "ops", "namespace": "a"}}]})
+    second = _write(tmp_path / "b" / "config", {
+        "apiVersion": "v1", "kind": "Config", "current-context": "ops@lab",
+        "clusters": [{"name": "prod", "cluster": {"server": "https://b:6443", "insecure-skip-tls-verify": True}},
+                     {"name": "lab", "cluster": {"server": "https://lab:6443",
+                                                 "certificate-authority": "../certs/ca.crt"}}],
+        "users": [{"name": "ops", "user": {"token": "token-of-b"}},
+                  {"name": "ci", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                                   "command": "./bin/credentials", "args": ["--json"],
+                                                   "interactiveMode": "Never"}}}],
+        "contexts": [{"name": "ops@prod", "context": {"cluster": "lab", "user": "ci"}},
+                     {"name": "ops@lab", "context": {"cluster": "lab", "user": "ops"}}]})
+    return first, second
+
+
+def _kubectl_view(kubeconfig_env, *args):
+    completed = subprocess.run([KUBECTL, "config", "view", "--merge", "-o", "json", *args],
+                               env=dict(os.environ, KUBECONFIG=kubeconfig_env), capture_output=True, text=True,
+                               check=True, timeout=60)
+    return json.loads(completed.stdout)
+
+
+def _by_name(config, section):
+    return {item["name"]: item[SECTIONS[section]] for item in config.get(section) or []}
+
+
+def _flattened(config):
+    """Files named by the entries, embedded as kubectl config view --flatten embeds them."""
+    flat = json.loads(json.dumps(config))
+    for section, keys in (("clusters", ("certificate-authority",)), ("users", ("client-certificate", "client-key"))):
+        for item in flat.get(section) or []:
+            body = item[SECTIONS[section]]
+            for key in keys:
+                if body.get(key):
+                    with open(body.pop(key), "rb") as handle:
+                        body[f"{key}-data"] = base64.b64encode(handle.read()).decode()
+    return flat
+
+
+def _without_kubectl_defaults(body):
+    """kubectl prints an exec entry's unset fields (env, provideClusterInfo), and its command as written: client-go
+    makes a command with a '/' absolute when it runs it (clientcmd GetAuthInfoFileReferences), which is checked on
+    its own below."""
+    body = json.loads(json.dumps(body))
+    exec_ = body.get("exec")
+    if exec_:
+        body["exec"] = {key: value for key, value in exec_.items() if value not in (None, False) and key != "command"}
+    return body
+
+
+def test_kubeconfig_files_are_merged_as_kubectl_merges_them(tmp_path, monkeypatch):
+    first, second = _two_kubeconfigs(tmp_path)
+    (tmp_path / "empty").write_text("")
+    env = os.pathsep.join([str(tmp_path / "missing"), first, str(tmp_path / "empty"), "", second, first])
+    monkeypatch.setenv("KUBECONFIG", env)
+    merged = read_kubeconfig(None)
+    assert merged.paths == [first, str(tmp_path / "empty"), second] and merged.path is None
+    assert merged.description == f"$KUBECONFIG ({first}:{tmp_path / 'empty'}:{second})"
+    expected = _kubectl_view(env, "--flatten")
+    ours = _flattened(merged.config)
+    for section in SECTIONS:
+        assert {name: _without_kubectl_defaults(body) for name, body in _by_name(ours, section).items()} == \
+            {name: _without_kubectl_defaults(body) for name, body in _by_name(expected, section).items()}, section
+    assert ours["current-context"] == expected["current-context"] == "ops@lab"
+    assert ours["preferences"] == expected["preferences"] == {"colors": True}
+    # Entries come whole from the first file that names them; paths mean their own file's directory.
+    assert _by_name(merged.config, "clusters")["prod"] == {"server": "https://a:6443",
+                                                           "certificate-authority": str(tmp_path / "a/pki/ca.crt")}
+    assert _by_name(merged.config, "clusters")["lab"]["certificate-authority"] == str(tmp_path / "certs/ca.crt")
+    assert _by_name(merged.config, "users")["ci"]["exec"]["command"] == str(tmp_path / "b/bin/credentials")
+    assert _by_name(merged.config, "users")["ops"] == {"client-certificate": str(tmp_path / "a/ops.crt"),
+                                                       "client-key": str(tmp_path / "a/ops.key")}
+
+
+def test_the_first_file_that_sets_current_context_wins_as_in_kubectl(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    first, second = _two_kubeconfigs(tmp_path)
+    for order, current in (((first, second), "ops@lab"), ((second, first), "ops@lab")):
+        config = yaml.safe_load(open(order[0], encoding="utf-8"))
+        config["current-context"] = "ops@prod"
+        third = _write(tmp_path / "c" / "config", config)
+        env = os.pathsep.join([third, *order])
+        monkeypatch.setenv("KUBECONFIG", env)
+        assert read_kubeconfig(None).config["current-context"] == _kubectl_view(env)["current-context"] == "ops@prod"
+        env = os.pathsep.join(order)
+        monkeypatch.setenv("KUBECONFIG", env)
+        assert read_kubeconfig(None).config["current-context"] == _kubectl_view(env)["current-context"] == current
+
+
+def test_the_admin_connection_and_plain_credentials_of_merged_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    first, second = _two_kubeconfigs(tmp_path)
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([first, second]))
+    admin = admin_connection({})
+    # ops@lab (current in the second file) is the lab cluster with the first file's user ops.
+    assert (admin.server, admin.ca_pem, admin.cluster_name) == ("https://lab:6443", b"CA OF B", "lab")
+    assert plain_credentials(read_kubeconfig(None)) == {
+        "server": "https://lab:6443", "ca": (str(tmp_path / "certs/ca.crt"), None),
+        "cert": (str(tmp_path / "a/ops.crt"), None), "key": (str(tmp_path / "a/ops.key"), None), "token": None,
+        "verify": True}
+    # ops@prod is the first file's: the prod cluster and user of the first file.
+    assert admin_connection({"context": "ops@prod"}).ca_pem == b"CA OF A"
+    # A file named alone is read alone, as before; one file of $KUBECONFIG is that file.
+    assert admin_connection({"kubeconfig": second}).cluster_name == "lab"
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(tmp_path / "missing"), second]))
+    assert read_kubeconfig(None).path == second
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    assert read_kubeconfig(None) is None
+    with pytest.raises(KubeconfigError, match=f"^kubeconfig: no kubeconfig given and {tmp_path}/missing does not "
+                                              "exist"):
+        admin_connection({})
+
+
+def test_a_broken_file_of_kubeconfig_is_named(tmp_path, monkeypatch):
+    first, _second = _two_kubeconfigs(tmp_path)
+    broken = tmp_path / "broken"
+    broken.write_text("users: [")
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([first, str(broken)]))
+    with pytest.raises(KubeconfigError, match=f"^KUBECONFIG: {broken} is not valid YAML"):
+        read_kubeconfig(None)
+
+
+# -- the role's cluster descriptions: the same connection options (access_plan.check_clusters, cluster_endpoints) --
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.the-secret-token"
+
+
+def _checked(clusters):
+    report = access_plan.PlanInput()
+    return access_plan.check_clusters(clusters, report), report.errors
+
+
+def test_a_cluster_is_described_with_host_and_credentials_or_a_kubeconfig_dict_or_nothing(tmp_path):
+    (tmp_path / "ca.crt").write_bytes(CA_PEM)
+    clusters = {
+        "token": {"host": "https://api.example.com:6443", "api_key": TOKEN, "ca_cert": str(tmp_path / "ca.crt")},
+        "certificate": {"host": "https://10.0.0.1:6443", "client_cert": "/etc/k/admin.crt",
+                        "client_key": "/etc/k/admin.key", "validate_certs": "yes"},
+        "inline": {"kubeconfig": _admin_dict(), "context": "other@prod"},
+        "pod": {},
+    }
+    checked, errors = _checked(clusters)
+    assert errors == [] and sorted(checked) == sorted(clusters)
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ({"kubeconfig": dict(_admin_dict(), **{"current-context": ""})},
+     "user_access_clusters.prod.kubeconfig: the dict has no current-context; give context or set current-context"),
+    ({"kubeconfig": _admin_dict(), "context": "nobody"},
+     "user_access_clusters.prod.context: 'nobody' is not in the kubeconfig dict; it has: admin@prod, other@prod"),
+    ({"kubeconfig": {"users": {"admin": {"client-key-data": KEY_DATA}}}},
+     "user_access_clusters.prod.kubeconfig: the dict is not a kubeconfig (users is not a list)"),
+    ({"kubeconfig": ["/etc/admin.conf"]}, "user_access_clusters.prod.kubeconfig: is a list; give the path"),
+    ({"host": "api.example.com", "api_key": TOKEN},
+     "user_access_clusters.prod.host: 'api.example.com' is not the URL of an API server"),
+    ({"host": "https://api.example.com", "api_key": ""},
+     "user_access_clusters.prod.api_key: must be a non-empty string (is the environment variable"),
+    ({"host": "https://api.example.com", "api_key": ["x"]}, "user_access_clusters.prod.api_key: must be a non-empty "
+                                                             "string"),
+    ({"host": "https://api.example.com", "client_cert": "/etc/k/admin.crt"},
+     "user_access_clusters.prod: client_cert and client_key go together"),
+    ({"host": "https://api.example.com", "api_key": TOKEN, "validate_certs": "sometimes"},
+     "user_access_clusters.prod.validate_certs: 'sometimes' is not true or false"),
+    ({"host": "https://api.example.com", "apikey": TOKEN},
+     "user_access_clusters.prod: unknown keys ['apikey']; known: ['kubeconfig', 'context', 'host', 'api_key', "),
+])
+def test_a_bad_connection_in_a_cluster_description_is_named_and_its_secrets_are_not(spec, expected):
+    _checked_clusters, errors = _checked({"prod": spec})
+    assert len(errors) == 1 and errors[0].startswith(expected), errors
+    assert TOKEN not in errors[0] and KEY_DATA not in errors[0]
+
+
+def test_endpoints_for_users_machines_come_from_host_and_ca_cert_or_a_kubeconfig_dict(tmp_path, monkeypatch):
+    for name in ("KUBERNETES_SERVICE_HOST", "K8S_AUTH_KUBECONFIG", "K8S_AUTH_HOST", "K8S_AUTH_SSL_CA_CERT",
+                 "K8S_AUTH_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "ca.crt").write_bytes(CA_PEM)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    clusters, _errors = _checked({
+        "token": {"host": "https://api.example.com:6443", "api_key": TOKEN, "ca_cert": "~/ca.crt"},
+        "inline": {"kubeconfig": _admin_dict(**{"certificate-authority-data": base64.b64encode(CA_PEM).decode()})},
+        "public": {"host": "https://api.example.com:6443", "api_key": TOKEN, "server": "https://k8s.example.com"}})
+    report = access_plan.PlanInput()
+    endpoints = access_plan.cluster_endpoints(clusters, ["token", "inline", "public"], report)
+    assert endpoints == {"token": {"server": "https://api.example.com:6443", "ca": CA_PEM.decode()},
+                         "inline": {"server": "https://prod:6443", "ca": CA_PEM.decode()}}
+    assert report.errors == ["user_access_clusters.public: the admin connection (host https://api.example.com:6443) "
+                             "names no CA; give ca_file"]
+    # As the modules: without a connection of its own, the cluster's is K8S_AUTH_HOST and K8S_AUTH_SSL_CA_CERT.
+    monkeypatch.setenv("K8S_AUTH_HOST", "https://from-the-environment:6443")
+    monkeypatch.setenv("K8S_AUTH_SSL_CA_CERT", str(tmp_path / "ca.crt"))
+    assert access_plan.cluster_endpoints({"env": {}}, ["env"], access_plan.PlanInput()) == {
+        "env": {"server": "https://from-the-environment:6443", "ca": CA_PEM.decode()}}
+
+
+def test_in_a_pod_endpoints_need_the_server_users_reach(monkeypatch):
+    for name in ("K8S_AUTH_KUBECONFIG", "K8S_AUTH_HOST", "K8S_AUTH_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    report = access_plan.PlanInput()
+    assert access_plan.cluster_endpoints({"ci": {}}, ["ci"], report) == {}
+    assert report.errors == ["user_access_clusters.ci: the in-cluster service account names no server for users' "
+                             "machines; give server"]
