@@ -1,13 +1,33 @@
 # Developer and CI entry points for the kubeaccess.x509 collection (GNU make).
+#
+#   make test        the whole suite on the newest ansible-core (.venv), then the matrix (older ansible-core)
+#   make newest      the whole suite on the newest ansible-core only
+#   make matrix      sanity, demo, molecule and the role/playbook integration tests on each older ansible-core
+#   make VENV=.venv-2.19 sanity   any single target with another venv of the matrix
+#
+# The supported range and the interpreters each venv uses: docs/development.md.
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .NOTPARALLEL:
 .DEFAULT_GOAL := test
 
-VENV := .venv
+# The venvs: the newest (development, the whole suite) and one per older ansible-core of the supported range, each
+# with its Python and its constraints on top of requirements-test.txt (the 2.19 venv also holds the oldest
+# kubernetes and urllib3 that requirements.txt allows, so that the floors are tested too).
+VENV ?= .venv
+PYVER.venv := 3.13
+PYVER.venv-2.20 := 3.12
+PYVER.venv-2.19 := 3.11
+CONSTRAINTS.venv := ansible-core>=2.21
+CONSTRAINTS.venv-2.20 := ansible-core==2.20.*
+CONSTRAINTS.venv-2.19 := ansible-core==2.19.* kubernetes==29.0.0 urllib3==2.0.*
+MATRIX := .venv-2.20 .venv-2.19
+PYVER := $(PYVER$(VENV))
+ifeq ($(PYVER),)
+$(error VENV=$(VENV) is none of .venv $(MATRIX))
+endif
+
 BIN := $(VENV)/bin
-PYTHON ?= $(or $(shell command -v python3.11),$(shell command -v python3),python3)
-PYTHON := $(PYTHON)
 # The venv's tools (ansible-test, ansible-lint, shellcheck, ...) find each other through PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
@@ -15,28 +35,76 @@ TARBALL := build/kubeaccess-x509-$(VERSION).tar.gz
 # The checkout as an installed collection, for tools that resolve kubeaccess.x509 (the tests make it too).
 COLLECTIONS_PATH := $(CURDIR)/tests/output/collections
 COLLECTION_LINK := $(COLLECTIONS_PATH)/ansible_collections/kubeaccess/x509
+# pytest-xdist: one worker per core, each test file on one worker (each worker starts its own test API server).
+XDIST ?= -n auto --dist loadfile
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+# The role and playbook tests (ansible-playbook end to end) and the connection paths through the kubernetes
+# package: what the matrix runs on each older ansible-core.
+MATRIX_TESTS := tests/integration/test_onboarding.py tests/integration/test_csr_ownership.py \
+	tests/integration/test_csr_modules.py tests/integration/test_csr_batches.py \
+	tests/integration/test_kubeconfig_user.py tests/integration/test_rbac_binding.py \
+	tests/integration/test_connection.py tests/integration/test_collection_packaging.py
 
-.PHONY: venv demo test sanity lint changelog-lint molecule pytest build install-check benchmark
+# The interpreter of Python X.Y: pythonX.Y on PATH (a pyenv shim only when it runs that version), else pyenv's
+# $(PYENV_ROOT)/versions/X.Y.*; empty when there is none. PYTHON3.13=/path/to/python overrides the search.
+PYENV_ROOT ?= $(HOME)/.pyenv
+comma := ,
+find_python = $(or $(PYTHON$(1)),$(firstword $(foreach p,python$(1) $(sort $(wildcard \
+	$(PYENV_ROOT)/versions/$(1).*/bin/python$(1))),$(shell "$(p)" -c 'import sys; \
+	print(sys.executable) if sys.version_info[:2] == ($(subst .,$(comma),$(1))) else None' 2>/dev/null))))
+
+.PHONY: venv demo test newest matrix matrix-one sanity lint changelog-lint molecule pytest packaging build \
+	install-check benchmark
 
 venv: $(VENV)/.installed
 
-# A virtual environment, .venv or .venv-bench.
-%/bin/python:
-	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info[:2] == (3, 11) else "$(PYTHON) is Python %d.%d, need 3.11" % sys.version_info[:2])'
-	$(PYTHON) -m venv $*
+# A venv made with its interpreter: $(VENV)/.python-X.Y says which, so that a venv of another Python (an old .venv
+# of 3.11) is made again. Its .gitignore (as Python 3.13's venv writes) keeps git, and so the sanity tree, out of it.
+$(VENV)/.python-$(PYVER):
+	@python="$(call find_python,$(PYVER))"; \
+	if [[ -z "$$python" ]]; then \
+	    echo "make: $(VENV) needs Python $(PYVER): found no python$(PYVER) on PATH that runs, nor" \
+	         "$(PYENV_ROOT)/versions/$(PYVER).*/bin/python$(PYVER). Install it (pyenv install $(PYVER)) or" \
+	         "give it: make PYTHON$(PYVER)=/path/to/python$(PYVER) ..." >&2; \
+	    exit 1; \
+	fi; \
+	echo "$(VENV): Python $(PYVER) from $$python"; \
+	rm -rf $(VENV); \
+	"$$python" -m venv $(VENV); \
+	echo '*' >$(VENV)/.gitignore; \
+	touch $@
 
-$(VENV)/.installed: requirements.txt requirements-test.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+# Installed again whenever a requirements file or the venv's interpreter changes.
+$(VENV)/.installed: requirements.txt requirements-test.txt $(VENV)/.python-$(PYVER)
+	printf '%s\n' $(foreach c,$(CONSTRAINTS$(VENV)),'$(c)') >$(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt \
+	    -c $(VENV)/constraints.txt
+	$(BIN)/python -c 'import ansible, sys; print("$(VENV): Python %d.%d.%d," % sys.version_info[:3], \
+	    "ansible-core", ansible.__version__)'
 	touch $@
 
 demo: venv $(COLLECTION_LINK)
-	$(BIN)/python tests/demo/run_demo.py
+	$(BIN)/python tests/demo/run_demo.py $(DEMO_ARGS)
+
+# The newest ansible-core in full, then the matrix.
+test: newest matrix
 
 # pytest comes last so that its summary line is the final output.
-test: venv sanity lint changelog-lint molecule pytest
+newest:
+	$(MAKE) VENV=.venv venv sanity lint changelog-lint molecule demo packaging pytest
+
+# Each older ansible-core: sanity, the demo from scratch, molecule and the role/playbook integration tests.
+matrix:
+	for venv in $(MATRIX); do $(MAKE) VENV=$$venv matrix-one; done
+
+matrix-one: venv
+	$(MAKE) VENV=$(VENV) sanity
+	$(MAKE) VENV=$(VENV) demo DEMO_ARGS=--fresh
+	$(MAKE) VENV=$(VENV) molecule
+	$(PYTEST) $(XDIST) $(MATRIX_TESTS)
 
 sanity: venv
-	tests/sanity/run-sanity.sh
+	tests/sanity/run-sanity.sh $(VENV)
 
 lint: venv $(COLLECTION_LINK)
 	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_PATH) $(BIN)/ansible-lint --profile production --nocolor
@@ -53,7 +121,12 @@ changelog-lint: venv
 	$(BIN)/antsibull-changelog lint
 
 pytest: venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(PYTEST) $(XDIST)
+
+# The tarball, docs site, galaxy-importer and execution environment checks (their own venv, made by
+# tests/tools/packaging-venv.sh from the interpreter of $(VENV)).
+packaging: venv
+	$(PYTEST) tests/packaging
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
@@ -67,6 +140,11 @@ install-check: build
 # The benchmark (docs/benchmark.md), in its own environment: it needs the ansible community package for its
 # hand-written comparison playbook, which the collection must not depend on. make benchmark ARGS="--users 1,10"
 BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/bin/python:
+	@python="$(call find_python,$(PYVER.venv))"; \
+	[[ -n "$$python" ]] || { echo "make: $(BENCH_VENV) needs Python $(PYVER.venv) (see the venv target)" >&2; exit 1; }; \
+	"$$python" -m venv $(BENCH_VENV)
 
 $(BENCH_VENV)/.installed: benchmarks/requirements.txt requirements.txt | $(BENCH_VENV)/bin/python
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt

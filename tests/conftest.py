@@ -30,7 +30,10 @@ def _link_checkout_as_collection():
     os.makedirs(namespace_dir, exist_ok=True)
     link = os.path.join(namespace_dir, "x509")
     if not os.path.islink(link):
-        os.symlink(ROOT, link)
+        try:
+            os.symlink(ROOT, link)
+        except FileExistsError:  # made at the same moment by another pytest-xdist worker
+            pass
     if COLLECTIONS_PATH not in sys.path:
         sys.path.insert(0, COLLECTIONS_PATH)
 
@@ -77,6 +80,14 @@ class LocalServerProcess:
             self.process.wait(timeout=10)
 
 
+def session_suffix():
+    """Six hex digits for this test session's object names: 20 random bits, and under pytest-xdist the worker's
+    number in the last 4 bits, so that the workers of one run (each its own session) never share a suffix."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... under xdist; unset otherwise
+    number = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else secrets.randbits(4)
+    return f"{secrets.randbits(20) << 4 | number % 16:06x}"
+
+
 class Cluster:
     """What a test needs to know about the cluster under test."""
 
@@ -86,7 +97,7 @@ class Cluster:
         self.local = local
         self.admin = KubeHTTP(kubeconfig, os.path.join(workdir, "admin-creds"))
         self.server = self.admin.server
-        self.suffix = secrets.token_hex(3)  # unique names, so runs on a shared real cluster do not collide
+        self.suffix = session_suffix()  # unique names, so runs on a shared real cluster do not collide
         with open(self.admin.ca_file, "rb") as handle:
             self.ca_pem = handle.read()
         self.created_csrs = []
