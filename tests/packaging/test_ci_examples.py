@@ -231,8 +231,9 @@ class Pipeline:
         assert "KUBEACCESS_BASE_DIR" in str(settings["user_access_base_dir"])
         inventory = self.workspace / "inventory"
         (inventory / "group_vars").mkdir(parents=True)
+        kube_users = load(os.path.join(INVENTORY, "group_vars", "kube_users.yml"))
         for path, data in (("hosts.yml", hosts), ("group_vars/all.yml", settings),
-                           ("group_vars/kube_users.yml", load(os.path.join(INVENTORY, "group_vars", "kube_users.yml")))):
+                           ("group_vars/kube_users.yml", kube_users)):
             (inventory / path).write_text(yaml.safe_dump(data), encoding="utf-8")
         return list(users)
 
@@ -264,7 +265,8 @@ class Pipeline:
         return str(shims)
 
     def environment(self, pipeline_variables):
-        """A clean environment, as a runner's: no KUBECONFIG, K8S_AUTH_* or ANSIBLE_* of the machine running the tests."""
+        """A clean environment, as a runner's: no KUBECONFIG, K8S_AUTH_* or ANSIBLE_* of the machine that runs the
+        tests."""
         home = self.tmp / "home"
         home.mkdir(exist_ok=True)
         env = {"PATH": os.pathsep.join([self.shims, BIN, "/usr/local/bin", "/usr/bin", "/bin"]), "HOME": str(home),
@@ -324,7 +326,7 @@ class Pipeline:
             code, text = self.bash(step["run"], step_env, str(self.workspace), ["-eo", "pipefail"])
             output.append(f"$ {step['run']}\n{text}")
             for line in github_env.read_text(encoding="utf-8").splitlines():
-                key, _, value = line.partition("=")
+                key, value = line.split("=", 1)
                 env[key] = value
             failed = failed or code != 0
         return (1 if failed else 0), "\n".join(output)
