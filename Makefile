@@ -53,7 +53,7 @@ find_python = $(or $(PYTHON$(1)),$(firstword $(foreach p,python$(1) $(sort $(wil
 	$(PYENV_ROOT)/versions/$(1).*/bin/python$(1))),$(shell "$(p)" -c 'import sys; \
 	print(sys.executable) if sys.version_info[:2] == ($(subst .,$(comma),$(1))) else None' 2>/dev/null))))
 
-.PHONY: venv demo test newest matrix matrix-one sanity lint changelog-lint molecule pytest packaging build \
+.PHONY: venv demo test newest matrix matrix-one matrix-pytest sanity lint changelog-lint molecule pytest packaging build \
 	install-check benchmark
 
 venv: $(VENV)/.installed
@@ -86,21 +86,24 @@ $(VENV)/.installed: requirements.txt requirements-test.txt $(VENV)/.python-$(PYV
 demo: venv $(COLLECTION_LINK)
 	$(BIN)/python tests/demo/run_demo.py $(DEMO_ARGS)
 
-# The newest ansible-core in full, then the matrix.
-test: newest matrix
+# The newest ansible-core in full, then the matrix. Every step runs even when an earlier one fails (make -k), so that
+# one run shows every failure; the exit code is non-zero when any failed.
+test:
+	rc=0; $(MAKE) -k newest || rc=1; $(MAKE) -k matrix || rc=1; exit $$rc
 
 # pytest comes last so that its summary line is the final output.
 newest:
-	$(MAKE) VENV=.venv venv sanity lint changelog-lint molecule demo packaging pytest
+	$(MAKE) VENV=.venv venv
+	$(MAKE) VENV=.venv sanity lint changelog-lint molecule demo packaging pytest
 
 # Each older ansible-core: sanity, the demo from scratch, molecule and the role/playbook integration tests.
 matrix:
-	for venv in $(MATRIX); do $(MAKE) VENV=$$venv matrix-one; done
+	rc=0; for venv in $(MATRIX); do $(MAKE) VENV=$$venv matrix-one || rc=1; done; exit $$rc
 
 matrix-one: venv
-	$(MAKE) VENV=$(VENV) sanity
-	$(MAKE) VENV=$(VENV) demo DEMO_ARGS=--fresh
-	$(MAKE) VENV=$(VENV) molecule
+	$(MAKE) VENV=$(VENV) DEMO_ARGS=--fresh sanity demo molecule matrix-pytest
+
+matrix-pytest: venv
 	$(PYTEST) $(XDIST) $(MATRIX_TESTS)
 
 sanity: venv
