@@ -46,11 +46,6 @@ def load(path):
         return yaml.safe_load(handle)
 
 
-def load_all(path):
-    with open(path, encoding="utf-8") as handle:
-        return list(yaml.safe_load_all(handle))
-
-
 def github_triggers(workflow):
     # Quoted in the file: unquoted, YAML 1.1 (PyYAML, yamllint) reads the key `on` as the boolean true.
     return workflow["on"]
@@ -150,7 +145,7 @@ def test_gitlab_ci_structure():
 
 def test_runner_rbac_is_the_least_the_modules_name():
     """The rules of examples/ci/runner-rbac.yaml are the permissions the modules' docs and messages name."""
-    role, binding = load_all(RUNNER_RBAC)
+    role, binding = load(RUNNER_RBAC)["items"]
     assert role["kind"] == "ClusterRole" and binding["roleRef"]["name"] == role["metadata"]["name"]
     rules = {(tuple(rule["apiGroups"]), tuple(rule["resources"]), tuple(rule.get("resourceNames", ()))):
              set(rule["verbs"]) for rule in role["rules"]}
@@ -240,7 +235,7 @@ class Pipeline:
     def make_runner(self, cleanup):
         """A user bound to examples/ci/runner-rbac.yaml (names made unique): the pipeline's admin kubeconfig."""
         user = self.unique("kubeaccess-runner")
-        role, binding = load_all(RUNNER_RBAC)
+        role, binding = load(RUNNER_RBAC)["items"]
         role["metadata"]["name"] = binding["metadata"]["name"] = binding["roleRef"]["name"] = user
         (subject,) = binding["subjects"]
         subject["name"] = user

@@ -624,8 +624,8 @@ def test_a_cluster_is_described_with_host_and_credentials_or_a_kubeconfig_dict_o
      "user_access_clusters.prod.host: 'api.example.com' is not the URL of an API server"),
     ({"host": "https://api.example.com", "api_key": ""},
      "user_access_clusters.prod.api_key: must be a non-empty string (is the environment variable"),
-    ({"host": "https://api.example.com", "api_key": ["x"]}, "user_access_clusters.prod.api_key: must be a non-empty "
-                                                             "string"),
+    ({"host": "https://api.example.com", "api_key": ["x"]},
+     "user_access_clusters.prod.api_key: must be a non-empty string"),
     ({"host": "https://api.example.com", "client_cert": "/etc/k/admin.crt"},
      "user_access_clusters.prod: client_cert and client_key go together"),
     ({"host": "https://api.example.com", "api_key": TOKEN, "validate_certs": "sometimes"},
