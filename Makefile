@@ -53,7 +53,7 @@ find_python = $(or $(PYTHON$(1)),$(firstword $(foreach p,python$(1) $(sort $(wil
 	print(sys.executable) if sys.version_info[:2] == ($(subst .,$(comma),$(1))) else None' 2>/dev/null))))
 
 .PHONY: venv demo test newest matrix matrix-one matrix-pytest sanity lint changelog-lint molecule pytest packaging build \
-	install-check benchmark
+	install-check benchmark docs
 
 venv: $(VENV)/.installed
 
@@ -129,6 +129,10 @@ pytest: venv
 # tests/tools/packaging-venv.sh from the interpreter of $(VENV)).
 packaging: venv
 	$(PYTEST) tests/packaging
+
+# The HTML reference (modules, role, filters, playbooks, guides): tests/output/docs-site/build/html/index.html.
+docs: venv
+	PYTHON=$(CURDIR)/$(BIN)/python tests/tools/build-docs-site.sh
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
