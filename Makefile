@@ -116,8 +116,11 @@ $(COLLECTION_LINK):
 	ln -sfn $(CURDIR) $@
 
 # The onboarding scenario: local test API server (or KUBEACCESS_TEST_KUBECONFIG), converge, idempotence, verify.
+# Its state in a directory of this checkout and venv: molecule's default (~/.ansible/tmp/molecule.<hash of the
+# directory's name>.onboarding) is the same for every checkout, so two runs on one machine destroyed each other's.
 molecule: venv $(COLLECTION_LINK)
-	cd extensions && ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_PATH) $(CURDIR)/$(BIN)/molecule test -s onboarding
+	cd extensions && ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS_PATH) \
+	    MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/tests/output/molecule/$(VENV) $(CURDIR)/$(BIN)/molecule test -s onboarding
 
 changelog-lint: venv
 	$(BIN)/antsibull-changelog lint

@@ -209,7 +209,7 @@ def _plain_connection(params, source):
     """The connection of `host` with ca_cert/client_cert/client_key/api_key, or of a kubeconfig context holding
     plain files or data (kubeconfig.plain_credentials), made without the kubernetes package; None otherwise.
 
-    Proxies from the environment (HTTPS_PROXY, NO_PROXY) are left to the package, whose rules apply them.
+    Proxies from the environment (HTTPS_PROXY, NO_PROXY) take the package's way (_load_configuration).
     """
     proxy = params.get("proxy")
     if (proxy is None and _environment_proxies()) or (proxy or "").startswith("socks") or source.in_cluster:
@@ -345,10 +345,12 @@ def _load_configuration(params, source):
         raise ConnectionConfigError("no API server: give kubeconfig (or K8S_AUTH_KUBECONFIG), or host with "
                                     "credentials")
     # The proxy is the option's, the kubeconfig's proxy-url or the environment's; no_proxy is the option's, else
-    # what the package read from NO_PROXY. Decided here, so that every version of the package does the same.
+    # NO_PROXY. Decided here, so that every version of the package does the same (29.0.0 reads neither variable).
+    if not configuration.proxy:
+        configuration.proxy = _environment_proxies() or None
     no_proxy = params.get("no_proxy")
     if no_proxy is None:
-        no_proxy = getattr(configuration, "no_proxy", None)
+        no_proxy = getattr(configuration, "no_proxy", None) or urllib.request.getproxies().get("no")
     if configuration.proxy and bypasses_proxy(configuration.host, no_proxy):
         configuration.proxy = None
     if hasattr(configuration, "no_proxy"):
