@@ -290,8 +290,17 @@ def _material_directory():
     global _material_dir  # pylint: disable=global-statement
     if _material_dir is None:
         _material_dir = tempfile.mkdtemp(prefix="kubeaccess-tls-")
-        atexit.register(shutil.rmtree, _material_dir, True)
+        atexit.register(remove_material)
     return _material_dir
+
+
+def remove_material():
+    """Remove the private directory now: a run inside Ansible's worker process (plugin_utils.in_process) ends
+    without atexit handlers."""
+    global _material_dir  # pylint: disable=global-statement
+    if _material_dir is not None:
+        shutil.rmtree(_material_dir, True)
+        _material_dir = None
 
 
 def _material_file(path, data):

@@ -1,0 +1,64 @@
+# Copyright (c) kubeaccess.x509 contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A module's backend run inside the calling Python process, with a real AnsibleModule.
+
+A module process costs about half a second (packaging, a new interpreter, imports) where the work of a no-change
+run of the role costs milliseconds. When the module would run on the controller with the controller's own Python,
+running its backend here gives the same result: the same argument checks, check and diff mode, no_log masking and
+warnings, through the same AnsibleModule, with the parameters and the result encoded and decoded as they are
+between the controller and a module process.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible.module_utils import basic
+from ansible.module_utils.common import warnings as module_warnings
+from ansible.module_utils.common.json import Direction, get_module_decoder, get_module_encoder
+
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import remove_material
+
+# The serialization profile Ansible uses for modules that declare none (ours).
+PROFILE = "legacy"
+
+
+def supported():
+    """Whether this ansible-core lets the result of an AnsibleModule be taken without printing it (2.19.1+)."""
+    return hasattr(basic.AnsibleModule, "_record_module_result")
+
+
+def run_module(backend, module_args):
+    """Run `backend.run(module)` with `module_args` (the task's arguments and Ansible's `_ansible_*` ones) as the
+    module's process would, and return the result the controller would read from that process."""
+    recorded = []
+
+    class InProcessModule(basic.AnsibleModule):
+        def _record_module_result(self, o):
+            recorded.append(o)
+
+    earlier_warnings = set(module_warnings.get_warnings())
+    earlier_deprecations = set(module_warnings.get_deprecations())
+    saved = basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE  # pylint: disable=protected-access
+    basic._ANSIBLE_ARGS = json.dumps(  # pylint: disable=protected-access
+        {"ANSIBLE_MODULE_ARGS": module_args},
+        cls=get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)).encode()
+    basic._ANSIBLE_PROFILE = PROFILE  # pylint: disable=protected-access
+    try:
+        backend.run(InProcessModule(**backend.MODULE_ARGS))
+    except SystemExit:
+        pass  # exit_json and fail_json end with it, after recording the result
+    finally:
+        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved  # pylint: disable=protected-access
+        remove_material()
+    if not recorded:
+        raise RuntimeError(f"{backend.__name__}: ended without a result")
+    result = recorded[-1]
+    # Warnings are collected per process; a module process starts with none.
+    for key, earlier in (("warnings", earlier_warnings), ("deprecations", earlier_deprecations)):
+        if key in result:
+            result[key] = [entry for entry in result[key] if entry not in earlier]
+            if not result[key]:
+                del result[key]
+    text = json.dumps(result, cls=get_module_encoder(PROFILE, Direction.MODULE_TO_CONTROLLER))
+    return json.loads(text, cls=get_module_decoder(PROFILE, Direction.MODULE_TO_CONTROLLER))
