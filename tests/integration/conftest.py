@@ -46,12 +46,13 @@ def playbook(cluster, tmp_path):
 
 @pytest.fixture
 def run_module(playbook, tmp_path):
-    """`run_module("k8s_csr_approve", {...}, check=False, diff=False)` runs one task; returns its result (failed or not)."""
+    """`run_module("k8s_csr_approve", {...}, check=False, diff=False)` runs one task; returns its result (failed or not).
+    `module_python="/path/python"` runs the module with that interpreter, not in the controller process."""
     counter = iter(range(1000))
 
-    def run(module, module_args, check=False, diff=False):
+    def run(module, module_args, check=False, diff=False, **extra_vars):
         result_file = f"result-{next(counter)}.json"
         playbook("run_module.yml", module=module, module_args=module_args, check=check, diff=diff,
-                 result_file=result_file).assert_ok()
+                 result_file=result_file, **extra_vars).assert_ok()
         return json.loads((tmp_path / result_file).read_text())
     return run

@@ -1,0 +1,37 @@
+"""plugin_utils/in_process.py: a backend run in this process leaves nothing behind."""
+# pylint: disable=missing-function-docstring
+
+import base64
+import os
+
+import yaml
+
+from ansible_collections.kubeaccess.x509.plugins.module_utils.backends import access_info
+
+
+def _embedded_admin_kubeconfig(cluster):
+    """The admin kubeconfig as a mapping holding its key and certificates as data (what makes the client write TLS
+    material to a private directory), whatever form the cluster's own file has."""
+    with open(cluster.kubeconfig, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    base = os.path.dirname(cluster.kubeconfig)
+    for section, fields in (("clusters", ("certificate-authority",)),
+                            ("users", ("client-certificate", "client-key"))):
+        for entry in config[section]:
+            body = entry["cluster" if section == "clusters" else "user"]
+            for field in fields:
+                if field in body:
+                    with open(os.path.join(base, body.pop(field)), "rb") as handle:
+                        body[f"{field}-data"] = base64.b64encode(handle.read()).decode()
+    return config
+
+
+def test_the_private_tls_material_is_removed_when_the_backend_ends(run_backend, cluster, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    result = run_backend(access_info, {"users": ["nobody"], "kubeconfig": _embedded_admin_kubeconfig(cluster)})
+    assert not result.get("failed"), result
+    # A worker process of Ansible ends without atexit handlers: the key material must not wait for them.
+    assert [name for name in os.listdir(scratch) if name.startswith("kubeaccess-tls-")] == []
+
