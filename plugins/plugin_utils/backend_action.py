@@ -11,6 +11,7 @@ module runs as any module does.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -45,10 +46,8 @@ class BackendAction(ActionBase):
         display.vvv(f"{self._task.action}: runs in the controller process")
         module_args = dict(self._task.args)
         self._update_module_args(self._task.action, module_args, task_vars)
-        environment = {}
-        self._compute_environment_string(environment)
         backend = importlib.import_module(BACKENDS + self.BACKEND)
-        with _environment(environment):
+        with task_environment(self):
             result.update(in_process.run_module(backend, module_args))
         return result
 
@@ -71,19 +70,17 @@ class BackendAction(ActionBase):
         return None
 
 
-class _environment:
-    """The task's `environment:` in os.environ while the backend runs, as a module process would have it."""
-
-    def __init__(self, variables):
-        self.variables = variables
-        self.saved = {}
-
-    def __enter__(self):
-        self.saved = {name: os.environ.get(name) for name in self.variables}
-        os.environ.update({name: str(value) for name, value in self.variables.items()})
-
-    def __exit__(self, *_):
-        for name, value in self.saved.items():
+@contextlib.contextmanager
+def task_environment(action):
+    """The task's `environment:` in os.environ while backends run, as a module process would have it."""
+    variables = {}
+    action._compute_environment_string(variables)  # pylint: disable=protected-access
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update({name: str(value) for name, value in variables.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:

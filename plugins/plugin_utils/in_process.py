@@ -12,6 +12,7 @@ between the controller and a module process.
 from __future__ import annotations
 
 import json
+import threading
 
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as module_warnings
@@ -21,6 +22,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import 
 
 # The serialization profile Ansible uses for modules that declare none (ours).
 PROFILE = "legacy"
+_ARGUMENTS = threading.Lock()
 
 
 def supported():
@@ -28,9 +30,12 @@ def supported():
     return hasattr(basic.AnsibleModule, "_record_module_result")
 
 
-def run_module(backend, module_args):
+def run_module(backend, module_args, remove_tls_material=True):
     """Run `backend.run(module)` with `module_args` (the task's arguments and Ansible's `_ansible_*` ones) as the
-    module's process would, and return the result the controller would read from that process."""
+    module's process would, and return the result the controller would read from that process.
+
+    Runs may overlap in threads; then the caller removes the TLS material once they are all done
+    (`remove_tls_material=False`), since their connections share it."""
     recorded = []
 
     class InProcessModule(basic.AnsibleModule):
@@ -39,18 +44,15 @@ def run_module(backend, module_args):
 
     earlier_warnings = set(module_warnings.get_warnings())
     earlier_deprecations = set(module_warnings.get_deprecations())
-    saved = basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE  # pylint: disable=protected-access
-    basic._ANSIBLE_ARGS = json.dumps(  # pylint: disable=protected-access
-        {"ANSIBLE_MODULE_ARGS": module_args},
-        cls=get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)).encode()
-    basic._ANSIBLE_PROFILE = PROFILE  # pylint: disable=protected-access
     try:
-        backend.run(InProcessModule(**backend.MODULE_ARGS))
+        module = _new_module(InProcessModule, backend.MODULE_ARGS, module_args)
+        if module is not None:
+            backend.run(module)
     except SystemExit:
         pass  # exit_json and fail_json end with it, after recording the result
     finally:
-        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved  # pylint: disable=protected-access
-        remove_material()
+        if remove_tls_material:
+            remove_material()
     if not recorded:
         raise RuntimeError(f"{backend.__name__}: ended without a result")
     result = recorded[-1]
@@ -62,3 +64,20 @@ def run_module(backend, module_args):
                 del result[key]
     text = json.dumps(result, cls=get_module_encoder(PROFILE, Direction.MODULE_TO_CONTROLLER))
     return json.loads(text, cls=get_module_decoder(PROFILE, Direction.MODULE_TO_CONTROLLER))
+
+
+def _new_module(module_class, module_kwargs, module_args):
+    """The AnsibleModule of `module_args`, or None when it refused them (its result then recorded). AnsibleModule
+    reads its arguments from module globals, set here for the time it takes, one thread at a time."""
+    with _ARGUMENTS:
+        saved = basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE  # pylint: disable=protected-access
+        basic._ANSIBLE_ARGS = json.dumps(  # pylint: disable=protected-access
+            {"ANSIBLE_MODULE_ARGS": module_args},
+            cls=get_module_encoder(PROFILE, Direction.CONTROLLER_TO_MODULE)).encode()
+        basic._ANSIBLE_PROFILE = PROFILE  # pylint: disable=protected-access
+        try:
+            return module_class(**module_kwargs)
+        except SystemExit:
+            return None
+        finally:
+            basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved  # pylint: disable=protected-access

@@ -1,0 +1,163 @@
+# Copyright (c) kubeaccess.x509 contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The user_access role's certificate steps for the users whose keys are on the controller, overlapping with the
+cluster's signer.
+
+kube-controller-manager's signer issues about 20 certificates a second (its API client's rate limit), so a large
+first run waits on it. Done one step after another (every key and request, then every approval and the wait, then
+every kubeconfig), the keys and the kubeconfigs add to that wait; here the users go through the same three steps in
+chunks: while the signer works through the approved requests of some, the next are requested and approved and the
+kubeconfigs of those already issued are written and verified. Each step is the module's own backend with the same
+items as the step tasks of the role would give it (plugin_utils/access_results.py), so the results, read back by
+key into the same registered shapes, are the same; only their order differs.
+
+`call(module, args)` runs one module with the given arguments and returns its result: the backend in this process
+(threads: the chunks overlap) or a module process (one chunk per cluster: a process per chunk would cost more than
+the overlap saves).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_results
+
+CHUNK = 50
+# Approvals in flight: enough approved requests to keep a signer busy while each approval call waits for its own.
+APPROVERS = 3
+CONNECTION = ("kubeconfig", "context", "host", "api_key", "ca_cert", "client_cert", "client_key", "validate_certs")
+KUBECONFIG_ENDPOINT = ("server", "ca_source", "ca_file")
+MODULES = {"requests": "kubeaccess.x509.k8s_csr_request", "approvals": "kubeaccess.x509.k8s_csr_approve",
+           "kubeconfigs": "kubeaccess.x509.k8s_kubeconfig_user"}
+_DONE = object()
+
+
+def connection_args(cluster):
+    """A cluster description of the plan as the modules' connection options."""
+    return {option: cluster[option] for option in CONNECTION if (cluster or {}).get(option) is not None}
+
+
+def chunks_of(work, cluster, size):
+    """The request items of `cluster` in chunks of `size` (the plan gives each user of a cluster a file of their
+    own)."""
+    items = work["requests"].get(cluster) or []
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+class ClusterSteps:
+    """The three steps of one cluster, their results gathered per step."""
+
+    def __init__(self, work, cluster, bindings, verify):
+        self.work = work
+        self.cluster = cluster
+        self.bindings = bindings
+        self.verify = verify
+        description = work["settings"]["clusters"][cluster] or {}
+        self.connection = connection_args(description)
+        self.endpoint = {option: description[option] for option in KUBECONFIG_ENDPOINT
+                         if description.get(option) is not None}
+        self.results = {step: [] for step in MODULES}
+        self.failures = []
+        self.warnings = []
+        self._lock = threading.Lock()
+
+    def registered(self, step, results=None):
+        """`results` (default: all of `step` so far) shaped as a task looped over the clusters registers them."""
+        results = self.results[step] if results is None else results
+        return {"results": [{"item": {"key": self.cluster}, "results": results}]}
+
+    def call(self, call, step, args):
+        try:
+            result = call(MODULES[step], dict(self.connection, **args))
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # A thread that died would leave the others waiting for its chunks: the step fails instead.
+            result = {"failed": True, "msg": f"{type(exc).__name__}: {exc}"}
+        result.pop("invocation", None)  # the connection options: credentials, never shown
+        with self._lock:
+            self.warnings += [w for w in result.pop("warnings", []) if w not in self.warnings]
+            self.results[step] += result.get("results") or []
+            if result.get("failed"):
+                self.failures.append(f"{self.cluster}: {MODULES[step]}: {result.get('msg') or 'failed'}")
+        return result.get("results") or []
+
+    def request(self, call, items):
+        return self.call(call, "requests", {"requests": items, "delete_stale_pending": True,
+                                            "continue_on_error": True})
+
+    def approve(self, call, requested):
+        items = access_results.approval_items(self.work, self.cluster, self.registered("requests", requested))
+        return self.call(call, "approvals", {"csrs": items, "continue_on_error": True}) if items else []
+
+    def kubeconfigs(self, call, requested, approved):
+        items = access_results.kubeconfig_items(self.work, self.cluster, self.registered("requests", requested),
+                                                self.registered("approvals", approved), self.bindings, self.verify)
+        if items:
+            self.call(call, "kubeconfigs", dict(self.endpoint, users=items, continue_on_error=True))
+
+    def run_in_order(self, call):
+        """All users in one chunk, one step after the other: three calls."""
+        requested = self.request(call, self.work["requests"][self.cluster])
+        if not self.failures:
+            approved = self.approve(call, requested)
+            if not self.failures:
+                self.kubeconfigs(call, requested, approved)
+
+    def run_overlapping(self, call, size=CHUNK, approvers=APPROVERS):
+        """Chunks through requests, approvals (several in flight) and kubeconfigs at once; a step that fails as a
+        whole (not item by item) stops the chunks that have not started."""
+        to_approve, to_write = queue.Queue(), queue.Queue()
+
+        def requester():
+            for chunk in chunks_of(self.work, self.cluster, size):
+                if self.failures:
+                    break
+                to_approve.put(self.request(call, chunk))
+            for _ in range(approvers):
+                to_approve.put(_DONE)
+
+        def approver():
+            while (requested := to_approve.get()) is not _DONE:
+                approved = [] if self.failures else self.approve(call, requested)
+                to_write.put((requested, approved))
+            to_write.put(_DONE)
+
+        def writer():
+            remaining = approvers
+            while remaining:
+                done = to_write.get()
+                if done is _DONE:
+                    remaining -= 1
+                elif not self.failures:
+                    self.kubeconfigs(call, *done)
+
+        return [threading.Thread(target=target, name=f"{self.cluster}-{target.__name__}", daemon=True)
+                for target in [requester, writer] + [approver] * approvers]
+
+
+def run(work, bindings, verify, call, overlap):
+    """Every cluster's steps, one cluster after the other (a user on several clusters has one kubeconfig file,
+    which each cluster's step reads and writes); returns {step: registered shape, "failures": [messages of steps that
+    failed as a whole], "warnings": [...]}."""
+    clusters = [ClusterSteps(work, cluster, bindings, verify) for cluster in work["settings"]["clusters"]
+                if work["requests"].get(cluster)]
+    for steps in clusters:
+        if overlap:
+            threads = steps.run_overlapping(call)
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        else:
+            steps.run_in_order(call)
+    outcome = {step: {"results": [], "changed": False} for step in MODULES}
+    for steps in clusters:
+        for step in MODULES:
+            results = steps.results[step]
+            if results:
+                outcome[step]["results"].append({"item": {"key": steps.cluster}, "results": results,
+                                                 "changed": any(r.get("changed") for r in results)})
+                outcome[step]["changed"] |= any(r.get("changed") for r in results)
+    outcome["failures"] = [failure for steps in clusters for failure in steps.failures]
+    outcome["warnings"] = [warning for steps in clusters for warning in steps.warnings]
+    return outcome
