@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import MANAGED_BY, MANAGED_BY_LABEL
-from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import object_name_error
+from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import namespace_error, object_name_error
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_API = f"/apis/{RBAC_GROUP}/v1"
@@ -45,13 +45,6 @@ def describe(kind, namespace, name):
 
 
 # -- input checks: each returns messages that name the option and say what would be accepted -------------------
-def namespace_error(option, value):
-    if object_name_error(option, value) or "." in value or len(value) > 63:
-        return (f"{option}: {value!r} is not a valid namespace name; use at most 63 lower-case letters, digits and "
-                "'-', starting and ending with a letter or digit")
-    return None
-
-
 def role_name_error(option, value):
     """Role names are path segments: the built-in ones contain ':' (system:aggregate-to-view)."""
     if not value:

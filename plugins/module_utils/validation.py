@@ -15,6 +15,8 @@ MIN_EXPIRATION_SECONDS = 600
 SYSTEM_PREFIX = "system:"
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS_SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+_NAMESPACE = re.compile(rf"^{_DNS_LABEL}$")
+MAX_NAMESPACE_LENGTH = 63
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?)$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(w|d|h|m|s)")
@@ -111,3 +113,11 @@ def parse_renew_before(value):
     if seconds is None:
         raise ValueError(f"renew_before: {value!r} is not understood; {accepted}")
     return "seconds", seconds
+
+
+def namespace_error(option, value):
+    """A namespace name (an RFC 1123 label), as the API server checks it."""
+    if not isinstance(value, str) or not _NAMESPACE.match(value) or len(value) > MAX_NAMESPACE_LENGTH:
+        return (f"{option}: {value!r} is not a namespace name: use at most {MAX_NAMESPACE_LENGTH} lower-case letters, "
+                "digits and '-', starting and ending with a letter or digit")
+    return None

@@ -28,7 +28,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import 
     SERVICE_ACCOUNT_CA, AdminConnection, KubeconfigError, admin_connection, kubeconfig_option, parse, read_kubeconfig)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import POLICY_ARG_SPEC
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
-    dns_safe, identity_name_error, object_name_error, parse_duration, parse_renew_before)
+    dns_safe, identity_name_error, namespace_error, object_name_error, parse_duration, parse_renew_before)
 
 MANAGED_LABEL = "kubeaccess.x509/inventory"
 GRANT_KEYS = ("cluster_role", "role", "namespace", "clusters", "rules")
@@ -44,7 +44,6 @@ POLICY_SET_BY_THE_ROLE = ("expected_user", "allow_any_user", "expected_public_ke
 REQUESTED_USAGES = ("client auth",)
 ECDSA_BITS = 256
 MIN_LIFETIME = 600
-NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 FORCE_RENEWAL_WINDOW = "36500d"
 # Where the files of a user with keys on their own machine go there; `~` is the connection user's home.
 REMOTE_KEY_DIR = "~/.kube/kubeaccess"
@@ -60,13 +59,6 @@ class PlanInput:
 
     def error(self, where, text):
         self.errors.append(f"{where}: {text}")
-
-
-def namespace_error(value):
-    if not NAMESPACE.match(value):
-        return (f"{value!r} is not a namespace name: at most 63 lower-case letters, digits and '-', starting and "
-                "ending with a letter or digit")
-    return None
 
 
 def _duration(value):
@@ -227,9 +219,9 @@ def check_grants(grants, where, clusters, report):
             continue
         if grant.get("namespace") is not None:
             grant = dict(grant, namespace=str(grant["namespace"]))
-            error = namespace_error(grant["namespace"])
+            error = namespace_error(f"{here}.namespace", grant["namespace"])
             if error:
-                report.error(f"{here}.namespace", error)
+                report.errors.append(error)
         on = grant.get("clusters") or list(clusters)
         for name in on:
             if name not in clusters:
@@ -469,9 +461,9 @@ def user_entries(host, variables, clusters, grants_by_group, settings, own_setti
         # A window longer than any certificate puts every certificate inside it.
         renew_before = FORCE_RENEWAL_WINDOW
     namespace = str(variables.get("user_access_namespace") or "default")
-    error = namespace_error(namespace)
+    error = namespace_error("user_access_namespace", namespace)
     if error:
-        report.error(where, f"user_access_namespace: {error}")
+        report.error(where, error)
     on = variables.get("user_access_user_clusters") or list(clusters)
     if not isinstance(on, list):
         report.error(where, "user_access_user_clusters: must be a list of names from user_access_clusters")

@@ -327,7 +327,7 @@ def test_refused_users_fail_and_nothing_of_theirs_changed(tmp_path):
     assert outcomes["bob"] == {"changed": False, "failed": True, "msg": (
         "bob: refused, nothing of theirs was changed: bob: user_access_groups: group 'qa' has no grants; add it to "
         "user_access_group_grants (e.g. qa: [{cluster_role: view, namespace: dev}]) or remove it from the user | "
-        "bob: user_access_namespace: 'Dev' is not a namespace name: at most 63 lower-case letters, digits and '-', "
+        "bob: user_access_namespace: 'Dev' is not a namespace name: use at most 63 lower-case letters, digits and '-', "
         "starting and ending with a letter or digit")}
     assert outcomes["rahul"]["failed"] is False and outcomes["seema"]["failed"] is False
 

@@ -4,8 +4,8 @@
 import pytest
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
-    dns_safe, expiration_error, identity_name_error, label_errors, object_name_error, parse_duration,
-    parse_renew_before)
+    dns_safe, expiration_error, identity_name_error, label_errors, namespace_error, object_name_error,
+    parse_duration, parse_renew_before)
 
 
 # identity_name_error: user names (CN) and groups (O)
@@ -241,3 +241,17 @@ def test_parse_renew_before_error_says_what_is_accepted():
     with pytest.raises(ValueError) as caught:
         parse_renew_before("soon")
     assert "8h" in str(caught.value) and "30%" in str(caught.value)
+
+
+# namespace_error: the one check of namespace names (the role's plan, k8s_rbac_binding's items and subjects)
+
+@pytest.mark.parametrize("value", ["dev", "team-a", "2024", "a" * 63])
+def test_namespace_names_the_api_server_takes_are_accepted(value):
+    assert namespace_error("namespace", value) is None
+
+
+@pytest.mark.parametrize("value", ["Dev", "dev.team", "dev_team", "-dev", "dev-", "", "a" * 64, 2024, None])
+def test_other_namespace_names_are_refused_naming_the_option_and_the_rule(value):
+    assert namespace_error("user_access_namespace", value) == (
+        f"user_access_namespace: {value!r} is not a namespace name: use at most 63 lower-case letters, digits and "
+        "'-', starting and ending with a letter or digit")
