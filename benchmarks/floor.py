@@ -140,7 +140,12 @@ def admin_cluster(kubeconfig):
         admin = yaml.safe_load(handle)
     context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
     cluster = next(c["cluster"] for c in admin["clusters"] if c["name"] == context["cluster"])
-    return cluster["server"], cluster["certificate-authority-data"]
+    if "certificate-authority-data" in cluster:
+        return cluster["server"], cluster["certificate-authority-data"]
+    # A real cluster's kubeconfig may name a file instead, relative to the kubeconfig.
+    with open(os.path.join(os.path.dirname(os.path.abspath(kubeconfig)), cluster["certificate-authority"]),
+              "rb") as handle:
+        return cluster["server"], base64.b64encode(handle.read()).decode()
 
 
 def main():
