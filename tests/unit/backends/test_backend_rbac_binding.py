@@ -712,3 +712,12 @@ def test_prune_keeps_a_role_a_listed_item_binds_without_giving_its_rules(in_modu
     dropped, _diffs = in_module(dict(listed_args, bindings=[]), prune_in_check_mode, check_mode=True)
     assert sorted((p["kind"], p["name"]) for p in dropped) == [("Role", role), ("RoleBinding", made["name"])]
     assert read(admin, role_path(role, namespace)) is not None
+
+
+def test_prune_that_may_not_list_fails_the_task_naming_prune_and_the_permission(apply, cluster):
+    kubeconfig = cluster.make_user(unique(cluster, "no-rights"))
+    result = apply({"kubeconfig": kubeconfig, "bindings": [], "prune": True,
+                    "labels": {"kubeaccess.x509/test-inventory": "nothing"}})
+    assert result["failed"] and not result["changed"] and result["pruned"] == []
+    assert "prune: GET /apis/rbac.authorization.k8s.io/v1/rolebindings?labelSelector=" in result["msg"]
+    assert 'Missing permission: list on rolebindings in API group "rbac.authorization.k8s.io"' in result["msg"]
