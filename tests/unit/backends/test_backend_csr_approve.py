@@ -8,6 +8,7 @@ backend in this process (`run_backend`) against the cluster under test and looks
 # pylint: disable=missing-function-docstring,redefined-outer-name
 
 import base64
+import collections
 import datetime
 import os
 import threading
@@ -32,16 +33,16 @@ from tests.contract.support import bind, conditions, create_csr, make_role, rule
 from tests.kube import CSR_PATH, approve, csr_manifest, make_csr_pem, new_key, wait_for
 
 TOOL = "kubeaccess.x509.k8s_csr_approve"
+PendingCsr = collections.namedtuple("PendingCsr", "name user key")
 
 
 @pytest.fixture
 def pending(admin, cleanup, cluster):
-    """`pending("base", groups=(), **manifest)`: a new pending CSR for a user of this session; returns
+    """`pending("base", groups=(), **manifest)`: a new pending CSR for a user of this session, as a PendingCsr
     (name, user, key)."""
     def make(base, groups=(), user=None, **manifest):
         name, user = cluster.name(base), user or cluster.name("rahul")
-        _, key = create_csr(admin, cleanup, name, user, groups, **manifest)
-        return name, user, key
+        return PendingCsr(name, user, create_csr(admin, cleanup, name, user, groups, **manifest)[1])
     return make
 
 
@@ -115,7 +116,7 @@ def test_every_input_mistake_is_named_at_once(approval, tmp_path):
 
 
 def test_a_batch_item_without_a_name_is_refused_before_any_csr_is_touched(run_backend, admin, pending):
-    name, user, _ = pending("batchnoname")
+    name, user = pending("batchnoname")[:2]
     result = run_backend(csr_approve, {"csrs": [{"name": name, "expected_user": user}, {"expected_user": user}]})
     assert result["failed"]
     assert "csrs[1]" in result["msg"] and "name: required, the CSR to decide on" in result["msg"]
@@ -145,7 +146,7 @@ def test_a_compliant_pending_csr_is_approved_with_the_default_condition(run_back
 
 
 def test_the_condition_takes_the_given_reason_and_message(run_backend, admin, pending):
-    name, user, _ = pending("approvereason")
+    name, user = pending("approvereason")[:2]
     result = run_backend(csr_approve, {"name": name, "expected_user": user, "condition_reason": "TicketOps1234",
                                        "condition_message": "Approved for OPS-1234."})
     assert result["changed"]
@@ -154,7 +155,7 @@ def test_the_condition_takes_the_given_reason_and_message(run_backend, admin, pe
 
 
 def test_check_mode_predicts_the_approval_and_diff_shows_the_condition(run_backend, admin, pending):
-    name, user, _ = pending("approvecheck")
+    name, user = pending("approvecheck")[:2]
     result = run_backend(csr_approve, {"name": name, "expected_user": user}, check_mode=True, diff=True)
     assert result["changed"] and result["phase"] == "approved"
     assert result["diff"]["before"] == {"conditions": []}
@@ -165,7 +166,7 @@ def test_check_mode_predicts_the_approval_and_diff_shows_the_condition(run_backe
 
 def test_a_policy_violation_fails_naming_every_broken_rule_and_changes_nothing(run_backend, admin, pending):
     # The API server itself refuses system:masters for this signer; other system: groups reach the policy.
-    name, user, _ = pending("violation", groups=("system:nodes", "platform-admins"), expiration=30 * 86400)
+    name, user = pending("violation", groups=("system:nodes", "platform-admins"), expiration=30 * 86400)[:2]
     result = run_backend(csr_approve, {"name": name, "expected_user": user, "forbidden_groups": ["platform-admins"]})
     assert result["failed"] and not result["changed"]
     assert f"CSR {name} breaks the approval policy, not approved: " in result["msg"]
@@ -177,8 +178,8 @@ def test_a_policy_violation_fails_naming_every_broken_rule_and_changes_nothing(r
 
 def test_weak_key_and_missing_lifetime_are_refused(run_backend, admin, pending):
     """Moved from tests/integration/test_csr_edge_cases.py."""
-    name, _, _ = pending("weak", key=rsa.generate_private_key(public_exponent=65537, key_size=1024),
-                         expiration=None)
+    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = pending("weak", key=weak_key, expiration=None).name
     result = run_backend(csr_approve, {"name": name, "allow_any_user": True})
     assert result["failed"]
     assert "key: RSA 1024 is too weak" in result["msg"]
@@ -187,7 +188,7 @@ def test_weak_key_and_missing_lifetime_are_refused(run_backend, admin, pending):
 
 
 def test_on_violation_deny_denies_with_the_violations_and_does_not_fail(run_backend, admin, pending, cluster):
-    name, _, _ = pending("sweep", user=cluster.name("mallory"))
+    name = pending("sweep", user=cluster.name("mallory")).name
     expected = cluster.name("seema")
     result = run_backend(csr_approve, {"name": name, "expected_user": expected, "on_violation": "deny"})
     assert not result.get("failed"), result.get("msg")
@@ -201,7 +202,7 @@ def test_on_violation_deny_denies_with_the_violations_and_does_not_fail(run_back
 
 
 def test_a_pending_csr_for_another_key_than_the_pinned_one_is_not_approved(run_backend, admin, pending):
-    name, user, _ = pending("pinpending")
+    name, user = pending("pinpending")[:2]
     other = new_key()
     result = run_backend(csr_approve, {"name": name, "expected_user": user,
                                        "expected_public_key_fingerprint": fingerprint(other),
@@ -221,7 +222,7 @@ def test_a_fingerprint_pin_is_compared_whatever_its_case_and_separators(run_back
 
 
 def test_a_pending_csr_is_denied_with_the_default_condition(run_backend, admin, pending):
-    name, _, _ = pending("deny")
+    name = pending("deny").name
     result = run_backend(csr_approve, {"name": name, "state": "denied"})
     assert result["changed"] and result["phase"] == "denied"
     assert "violations" not in result  # no policy is evaluated to deny
@@ -235,7 +236,7 @@ def test_a_pending_csr_is_denied_with_the_default_condition(run_backend, admin, 
 def test_csr_swapped_between_read_and_approval_is_not_approved(run_backend, admin, pending, cluster):
     """The approval carries the resourceVersion read; the swap makes it a 409, and the re-check refuses B.
     Moved from tests/integration/test_csr_edge_cases.py."""
-    name, user, _ = pending("race")
+    name, user = pending("race")[:2]
 
     def gets():
         return cluster.control("GET", "stats")["counters"].get("get certificatesigningrequests", 0)
@@ -275,7 +276,7 @@ def test_a_csr_approved_by_someone_else_for_the_pinned_key_is_left_as_it_is(run_
 
 
 def test_a_csr_approved_by_someone_else_against_the_policy_is_left_with_a_warning(run_backend, admin, pending):
-    name, _, _ = pending("approvedwarn", groups=("platform-admins",))
+    name = pending("approvedwarn", groups=("platform-admins",)).name
     approve(admin, name)
     result = run_backend(csr_approve, {"name": name, "allow_any_user": True, "forbidden_groups": ["platform-admins"]})
     assert not result.get("failed"), result.get("msg")
@@ -288,7 +289,7 @@ def test_a_csr_approved_by_someone_else_against_the_policy_is_left_with_a_warnin
 @pytest.mark.parametrize("pin", ["expected_public_key_fingerprint", "expected_request"])
 def test_a_csr_approved_by_someone_else_for_another_key_fails_and_writes_nothing(run_backend, admin, pending,
                                                                                  tmp_path, pin):
-    name, user, _ = pending(f"approvedother{pin[9:12]}")
+    name, user = pending(f"approvedother{pin[9:12]}")[:2]
     approve(admin, name)
     ours = new_key()
     value = fingerprint(ours) if pin == "expected_public_key_fingerprint" else request_pem(ours, user)
@@ -305,12 +306,12 @@ def test_a_csr_approved_by_someone_else_for_another_key_fails_and_writes_nothing
 def test_a_denied_or_failed_csr_is_never_approved_and_the_message_says_submit_a_new_one(run_backend, admin, pending,
                                                                                         current):
     if current == "denied":
-        name, user, _ = pending("wasdenied")
+        name, user = pending("wasdenied")[:2]
         approve(admin, name, ctype="Denied", reason="NotInInventory", message="ask the platform team")
         reason = "reason NotInInventory: ask the platform team"
     else:
         # The client signer refuses 'server auth' and marks the CSR Failed.
-        name, user, _ = pending("wasfailed", usages=("client auth", "server auth"))
+        name, user = pending("wasfailed", usages=("client auth", "server auth"))[:2]
         approve(admin, name)
         wait_for_csr(admin, name, lambda csr: "Failed" in conditions(csr), what="the signer's Failed condition")
         reason = "reason SignerValidationFailure"
@@ -323,7 +324,7 @@ def test_a_denied_or_failed_csr_is_never_approved_and_the_message_says_submit_a_
 
 def test_an_approved_csr_cannot_be_denied_and_the_message_says_how_to_cut_access(run_backend, admin, pending):
     # A signer that does not run: the CSR stays approved, never issued (issued ones: see the test below).
-    name, _, _ = pending("denyapproved", signer="kubeaccess.example.com/not-running")
+    name = pending("denyapproved", signer="kubeaccess.example.com/not-running").name
     approve(admin, name)
     result = run_backend(csr_approve, {"name": name, "state": "denied"})
     assert result["failed"]
@@ -346,7 +347,7 @@ def unreadable(obj, approved):
 
 @pytest.mark.parametrize("approved", [False, True])
 def test_a_csr_whose_request_cannot_be_read_is_never_approved_nor_used(approval, admin, pending, approved):
-    name, user, _ = pending(f"unreadable{int(approved)}")
+    name, user = pending(f"unreadable{int(approved)}")[:2]
     decision = approval({"name": name, "expected_user": user}, check_mode=True, batch=True)
     decision.csrs.get(name)  # the batch's LIST
     decision.csrs.remember(name, unreadable(the_csr(admin, name), approved))
@@ -365,7 +366,7 @@ def test_a_csr_whose_request_cannot_be_read_is_never_approved_nor_used(approval,
 # --- The decision classes' own steps -------------------------------------------------------------------------------
 
 def test_decide_in_check_mode_changes_nothing_on_the_cluster_but_reports_the_change(approval, admin, pending):
-    name, user, _ = pending("decidecheck")
+    name, user = pending("decidecheck")[:2]
     decision = approval({"name": name, "expected_user": user}, check_mode=True, diff=True)
     obj = the_csr(admin, name)
     updated = decision.decide(None, obj, "Approved", "Why", "What")  # no client: check mode makes no call
@@ -376,7 +377,7 @@ def test_decide_in_check_mode_changes_nothing_on_the_cluster_but_reports_the_cha
 
 
 def test_deny_unless_decided_leaves_a_denied_csr_and_refuses_an_issued_one(approval, admin, pending):
-    name, _, _ = pending("denysteps")
+    name = pending("denysteps").name
     decision = approval({"name": name, "state": "denied"})
     obj = the_csr(admin, name)
     denied = dict(obj, status={"conditions": [{"type": "Denied", "status": "True", "reason": "Earlier"}]})
@@ -427,7 +428,7 @@ def test_a_certificate_of_another_key_is_replaced_only_when_the_new_key_is_pinne
 
 
 def test_denying_never_waits_for_a_certificate(run_backend, pending, tmp_path):
-    name, _, _ = pending("denynowait")
+    name = pending("denynowait").name
     result = run_backend(csr_approve, {"name": name, "state": "denied", "wait": True,
                                        "certificate_path": str(tmp_path / "x.crt")})
     assert not result.get("failed") and result["phase"] == "denied"
@@ -437,7 +438,7 @@ def test_denying_never_waits_for_a_certificate(run_backend, pending, tmp_path):
 def test_custom_signer_that_is_not_running_times_out_with_the_diagnosis(run_backend, pending):
     """Moved from tests/integration/test_csr_edge_cases.py."""
     signer = "kubeaccess.example.com/not-running"
-    name, _, _ = pending("custom", signer=signer)
+    name = pending("custom", signer=signer).name
     result = run_backend(csr_approve, {"name": name, "allow_any_user": True, "allowed_signers": [signer],
                                        "wait": True, "wait_timeout": 3})
     assert result["failed"]
@@ -447,7 +448,7 @@ def test_custom_signer_that_is_not_running_times_out_with_the_diagnosis(run_back
 def test_signer_failure_ends_the_wait_with_its_reason(run_backend, pending):
     """The client signer refuses 'server auth' and writes a Failed condition; the wait reports it at once.
     Moved from tests/integration/test_csr_edge_cases.py."""
-    name, _, _ = pending("failed", usages=("client auth", "server auth"))
+    name = pending("failed", usages=("client auth", "server auth")).name
     result = run_backend(csr_approve, {"name": name, "allow_any_user": True,
                                        "allowed_usages": ["client auth", "server auth"], "wait": True,
                                        "wait_timeout": 60})
@@ -460,7 +461,7 @@ def test_signer_failure_ends_the_wait_with_its_reason(run_backend, pending):
 
 def test_missing_permissions_are_named(run_backend, admin, cleanup, pending, cluster):
     """Moved from tests/integration/test_csr_edge_cases.py."""
-    name, _, _ = pending("perm")
+    name = pending("perm").name
     approver = cluster.name("approver")
     approver_kubeconfig = cluster.make_user(approver)
     nothing = run_backend(csr_approve, {"name": name, "allow_any_user": True, "kubeconfig": approver_kubeconfig})
