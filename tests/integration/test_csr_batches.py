@@ -85,18 +85,11 @@ def test_key_and_request_made_on_one_host_submitted_from_another(run_module, clu
     # A kubeconfig that does not exist proves that submit=false never connects.
     on_laptop = {"user": user, "groups": ["team-kim"], "private_key_path": str(laptop / "kim.key"),
                  "submit": False, "kubeconfig": str(tmp_path / "no-such-kubeconfig")}
-
-    check = run_module("k8s_csr_request", on_laptop, check=True)
-    assert check["changed"] and check["phase"] == "unsubmitted" and not laptop.exists()
-
+    # Check mode and a second run on the laptop: tests/unit/backends/test_backend_csr_request.py.
     made = run_module("k8s_csr_request", on_laptop)
     assert made["changed"] and made["phase"] == "unsubmitted" and made["action"] == "none"
     assert os.stat(laptop / "kim.key").st_mode & 0o777 == 0o600
     assert "PRIVATE KEY" not in str(made) and made["request"].startswith("-----BEGIN CERTIFICATE REQUEST-----")
-    again = run_module("k8s_csr_request", on_laptop)
-    # The same key, so the same CSR name (ECDSA signatures differ from run to run).
-    assert not again["changed"] and again["name"] == made["name"]
-    assert again["public_key_fingerprint"] == made["public_key_fingerprint"]
 
     submitted = run_module("k8s_csr_request", {"csr_content": made["request"], "user": user,
                                                "certificate_path": str(controller / "kim.crt")})
@@ -113,11 +106,3 @@ def test_key_and_request_made_on_one_host_submitted_from_another(run_module, clu
     os.replace(controller / "kim.crt", laptop / "kim.crt")
     issued = run_module("k8s_csr_request", dict(on_laptop, certificate_path=str(laptop / "kim.crt")))
     assert not issued["changed"] and issued["phase"] == "issued" and issued["common_name"] == user
-
-
-def test_submit_false_refuses_what_it_cannot_do(run_module, tmp_path):
-    failed = run_module("k8s_csr_request", {"csr_content": "x", "user": "kim", "submit": False, "wait": True})
-    assert failed["failed"]
-    assert "csr_content: cannot be combined with submit=false" in failed["msg"]
-    assert "wait: cannot be combined with submit=false, which submits nothing" in failed["msg"]
-    assert not list(tmp_path.glob("*.key"))
