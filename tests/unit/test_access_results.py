@@ -12,7 +12,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.kubeaccess.x509.plugins.filter import access_results as results_filter
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
     batch_argument_spec, identity_of, item_params)
-from ansible_collections.kubeaccess.x509.plugins.modules import k8s_csr_request
+from ansible_collections.kubeaccess.x509.plugins.module_utils.backends import csr_request
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_results
 from ansible_collections.kubeaccess.x509.tests.unit.access_support import (
     SERVER, admin_kubeconfig, entry_of, example_inventory, failed_item, make_ca, make_plan, registered,
@@ -444,12 +444,12 @@ def test_a_failed_key_on_a_machine_submits_nothing(tmp_path, ca):
 
 def requests_as_the_machine_returns_them(requests):
     """The identities k8s_csr_request gives its results for `requests`, from its own argument handling."""
-    spec = k8s_csr_request.ARGUMENT_SPEC
+    spec = csr_request.ARGUMENT_SPEC
     params = ArgumentSpecValidator(batch_argument_spec(spec, "requests")).validate(
         {"requests": requests}).validated_parameters
     return [dict(identity_of("user", "private_key_path")(item), request=f"CSR of {item['user']}",
                  phase="unsubmitted", changed=True)
-            for item in item_params(params, spec, "requests", k8s_csr_request.AUTH_ARG_SPEC)]
+            for item in item_params(params, spec, "requests", csr_request.AUTH_ARG_SPEC)]
 
 
 def test_remote_plan_matches_the_request_k8s_csr_request_returned_for_the_default_key_dir(tmp_path, ca,
