@@ -56,10 +56,14 @@ def run_module(backend, module_args, remove_tls_material=True):
     if not recorded:
         raise RuntimeError(f"{backend.__name__}: ended without a result")
     result = recorded[-1]
-    # Warnings are collected per process; a module process starts with none.
-    for key, earlier in (("warnings", earlier_warnings), ("deprecations", earlier_deprecations)):
+    # Warnings are collected per process, and a module process starts with none: a result keeps only its run's own,
+    # which are then forgotten, so that a later run giving the same warning gives it again.
+    for key, earlier, registry in (("warnings", earlier_warnings, "_global_warnings"),
+                                   ("deprecations", earlier_deprecations, "_global_deprecations")):
         if key in result:
             result[key] = [entry for entry in result[key] if entry not in earlier]
+            for entry in result[key]:
+                getattr(module_warnings, registry, {}).pop(entry, None)
             if not result[key]:
                 del result[key]
     text = json.dumps(result, cls=get_module_encoder(PROFILE, Direction.MODULE_TO_CONTROLLER))

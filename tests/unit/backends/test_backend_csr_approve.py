@@ -32,6 +32,8 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import 
 from tests.contract.support import bind, conditions, create_csr, make_role, rule, wait_for_csr
 from tests.kube import CSR_PATH, approve, csr_manifest, make_csr_pem, new_key, wait_for
 
+from backend_support import warnings_of
+
 TOOL = "kubeaccess.x509.k8s_csr_approve"
 PendingCsr = collections.namedtuple("PendingCsr", "name user key")
 
@@ -64,11 +66,6 @@ def approval(cluster):
 
 def the_csr(admin, name):
     return admin.json("GET", f"{CSR_PATH}/{name}", expect=200)
-
-
-def warnings_of(result):
-    """The texts of the result's warnings (ansible-core 2.19 and later carry each as a WarningSummary)."""
-    return [getattr(getattr(warning, "event", None), "msg", warning) for warning in result.get("warnings", [])]
 
 
 def fingerprint(key):

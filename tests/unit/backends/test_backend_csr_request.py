@@ -26,6 +26,8 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import remove_material
 from tests.kube import CSR_PATH, approve, csr_manifest, make_csr_pem, new_key, set_condition
 
+from backend_support import warnings_of
+
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)
 CA_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -74,11 +76,6 @@ def track(cleanup, name):
     """Delete CSR `name` after the test; returns the name."""
     cleanup.add(f"{CSR_PATH}/{name}")
     return name
-
-
-def warnings_of(result):
-    """The texts of the result's warnings (ansible-core 2.19 and later carry each as a WarningSummary)."""
-    return [getattr(getattr(warning, "event", None), "msg", warning) for warning in result.get("warnings", [])]
 
 
 def files_under(directory):
@@ -493,8 +490,7 @@ def test_waiting_for_a_csr_nobody_approves_says_how_to_approve_it(run_backend, c
 
 @pytest.mark.parametrize("check_mode", [True, False], ids=["check", "run"])
 def test_a_key_readable_by_others_is_made_private(run_backend, tmp_path, check_mode):
-    # One key path per case: a warning already given in this process is not given again (in_process.run_module).
-    key_path = tmp_path / ("check" if check_mode else "run") / "user.key"
+    key_path = tmp_path / "user.key"
     key = write_key(key_path, mode=0o644)
     (tmp_path / "user.crt").write_bytes(certificate_pem(key.public_key(), "rahul"))
     args = {"user": "rahul", "private_key_path": str(key_path), "certificate_path": str(tmp_path / "user.crt")}

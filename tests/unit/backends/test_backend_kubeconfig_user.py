@@ -25,6 +25,8 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import 
 from tests.apiserver import pki
 from tests.kube import kubectl
 
+from backend_support import warnings_of
+
 SSR_V1 = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 SSR_V1BETA1 = "/apis/authentication.k8s.io/v1beta1/selfsubjectreviews"
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
@@ -90,11 +92,6 @@ def whoami(path, context=None):
     selected = ("--context", context) if context else ()
     result = kubectl(str(path), *selected, "auth", "whoami", "-o", "json", check=0)
     return json.loads(result.stdout)["status"]["userInfo"]
-
-
-def warnings_of(result):
-    """The texts of the result's warnings (Ansible decodes them as WarningSummary objects)."""
-    return [getattr(warning, "event", None) and warning.event.msg or warning for warning in result.get("warnings", [])]
 
 
 def ordered(value):

@@ -14,6 +14,8 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.backends.rbac_bind
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import ItemModule, SharedClient, item_params
 from tests.contract.support import RBAC, bind, make_role, rule
 
+from backend_support import warnings_of
+
 MANAGED_BY = ("app.kubernetes.io/managed-by", "kubeaccess.x509")
 GROUP = "rbac.authorization.k8s.io"
 SINGLE_KEYS = ("changed", "kind", "name", "namespace", "role_ref", "action", "subjects", "subjects_added",
@@ -68,11 +70,6 @@ def api_user(name):
 
 def names(subjects):
     return [s["name"] for s in subjects]
-
-
-def warnings_of(result):
-    """The texts of the result's warnings (ansible-core 2.19 and later carry each as a WarningSummary)."""
-    return [getattr(getattr(warning, "event", None), "msg", warning) for warning in result.get("warnings", [])]
 
 
 def ok(result, changed, action=None):
