@@ -6,7 +6,7 @@ kubeconfigs, overlapping with each cluster's signer when they run in the control
 
 Internal to the role (roles/user_access/tasks/credentials.yml): it takes the role's plan, `bindings` (the registered
 result of the bindings step) and `verify`, and returns `requests`, `approvals` and `kubeconfigs` as the step tasks
-looped over the clusters would register them.
+looped over the clusters would register them, and `outcomes`, each user's own (access_results.outcomes).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import importlib
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import remove_material
-from ansible_collections.kubeaccess.x509.plugins.plugin_utils import credentials_pipeline, in_process
+from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_results, credentials_pipeline, in_process
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils.backend_action import (
     BACKENDS, BackendAction, task_environment)
 
@@ -49,7 +49,9 @@ class ActionModule(BackendAction):
                 return self._execute_module(module_name=module, module_args=args, task_vars=task_vars)
             outcome = credentials_pipeline.run(work, bindings, verify, call, overlap=False)
         failures, warnings = outcome.pop("failures"), outcome.pop("warnings")
-        result.update(outcome, changed=any(outcome[step]["changed"] for step in outcome))
+        result.update(outcome, changed=any(outcome[step]["changed"] for step in outcome),
+                      outcomes=access_results.outcomes(work, outcome["requests"], outcome["approvals"],
+                                                       outcome["kubeconfigs"], bindings))
         if warnings:
             result["warnings"] = warnings
         if failures:
