@@ -1,7 +1,7 @@
 """The benchmark's outputs: results.json, results.md (the terminal table, ratios, targets) and time-vs-users.png.
 
-Results of earlier versions (without Ansible's fixed cost, the one-user runs, memory, or server counters that may be
-n/a) still render: what a run did not measure is left blank, or said not measured.
+Results of earlier versions (without Ansible's fixed cost or its cost for N hosts, the one-user runs, memory, or
+server counters that may be n/a) still render: what a run did not measure is left blank, or said not measured.
 """
 
 import json
@@ -21,6 +21,9 @@ ONE_USER = "ours-one-user"
 OURS = ("ours", ONE_USER)
 NA = "n/a"
 MAX_RSS_MIB = 100
+# Ansible's own cost for N hosts (benchmarks/run.py): runs per number of hosts, and one run above this many hosts.
+PER_HOST_RUNS = 3
+PER_HOST_SINGLE_RUN_ABOVE = 200
 
 
 def seconds(value):
@@ -116,6 +119,51 @@ def fixed_cost_lines(data):
             "each run of ours by it."]
 
 
+def per_host_seconds(data):
+    """Ansible's own cost for N hosts by N (an int; results.json's keys are strings), the medians that exist."""
+    return {int(hosts): wall for hosts, wall in (data.get("ansible_per_host") or {}).items() if wall is not None}
+
+
+def per_host_lines(data):
+    """The table of Ansible's own cost for N hosts: seconds, ratio to the fixed cost, milliseconds per added host."""
+    runs = {int(hosts): host_runs for hosts, host_runs in (data.get("ansible_per_host_runs") or {}).items()}
+    if not runs:
+        return ["Not measured."]
+    walls, fixed = per_host_seconds(data), data.get("fixed_cost_s")
+    one = walls.get(1)
+    lines = ["`ansible-playbook -i INVENTORY benchmarks/fixed_cost_hosts.yml`: one `ansible.builtin.debug` task "
+             "(`msg: \"{{ inventory_hostname }}\"`, no module process) on every host of a generated inventory of N "
+             "hosts with `ansible_connection: local`, the same ansible-playbook, environment and default 5 forks as "
+             f"ours; the median of {PER_HOST_RUNS} runs (1 run above {PER_HOST_SINGLE_RUN_ABOVE} hosts). What "
+             "Ansible alone takes for one task per user host; ms per host is (t(N) - t(1)) / (N - 1).",
+             "",
+             "| hosts | runs, s | median s | x fixed cost | ms per host |",
+             "| ---: | --- | ---: | ---: | ---: |"]
+    for hosts in sorted(runs):
+        each = ", ".join(f"{run['wall_seconds']:.2f}" + ("" if run["ok"] else " (FAILED)") for run in runs[hosts])
+        wall = walls.get(hosts)
+        times = f"{wall / fixed:.2f}x" if wall is not None and fixed else ""
+        per_host = f"{(wall - one) / (hosts - 1) * 1000:.1f}" if wall is not None and one and hosts > 1 else ""
+        median = NA if wall is None else f"{wall:.2f}"
+        lines.append(f"| {hosts} | {each} | {median} | {times} | {per_host} |")
+    return lines
+
+
+def ansible_alone(data, hosts, bound=None, bound_seconds=None):
+    """What Ansible alone takes for one task on `hosts` hosts, to print next to a target set against the fixed cost
+    for that many users ('' for results without it). With the target's bound (a multiple of the fixed cost, or
+    seconds), whether that alone is already above it: a target the role cannot meet with one task per user host."""
+    if "ansible_per_host" not in data:
+        return ""
+    wall, fixed = per_host_seconds(data).get(hosts), data.get("fixed_cost_s")
+    name = f"; Ansible alone, one debug task on {hosts} host{'s' if hosts != 1 else ''}: "
+    if wall is None or not fixed:
+        return name + "not measured"
+    limit = bound_seconds if bound_seconds is not None else None if bound is None else bound * fixed
+    where = "" if limit is None else " (above the bound)" if wall > limit else " (within the bound)"
+    return name + f"{wall:.2f} s = {wall / fixed:.2f}x the fixed cost{where}"
+
+
 def ratio(data, tools, key_type, users, phase):
     """Wall time of the first tool over the second's, for the same key type, users and phase."""
     top, bottom = (find(data, tool, key_type, users, phase) for tool in tools)
@@ -182,7 +230,8 @@ def fixed_cost_targets(data, key_type):
     for phase, bound, text in (("cold", 2.5, "cold"), ("warm", 1.6, "with nothing to change")):
         name = f"one user (-e user) {text} at most {bound}x Ansible's fixed cost: "
         lines.append(f"  - {name}" + ("not measured (no fixed cost)" if fixed is None else judge_run(
-            data, ONE_USER, key_type, 1, phase, lambda run, bound=bound: of_fixed(run, fixed, bound))))
+            data, ONE_USER, key_type, 1, phase, lambda run, bound=bound: of_fixed(run, fixed, bound))
+            + ansible_alone(data, 1, bound)))
     ours = [run["users"] for run in data["runs"] if run["tool"] == "ours" and run["key_type"] == key_type]
     if not ours or fixed is None:
         lines.append("  - largest number of users, cold and with nothing to change: not measured"
@@ -196,7 +245,8 @@ def fixed_cost_targets(data, key_type):
         bound = 1.1 * largest / rate + fixed
         lines.append(f"  - {largest} users cold at most 1.1 x ({largest} / {rate:g} per s) + the fixed cost = "
                      f"{bound:.2f} s: " + judge_run(data, "ours", key_type, largest, "cold", lambda run: (
-                         run["wall_seconds"] <= bound, f"{run['wall_seconds']:.2f} s")))
+                         run["wall_seconds"] <= bound, f"{run['wall_seconds']:.2f} s"))
+                     + ansible_alone(data, largest, bound_seconds=bound))
 
     def no_change(run):
         met, detail = of_fixed(run, fixed, 5)
@@ -204,7 +254,7 @@ def fixed_cost_targets(data, key_type):
         return met and run.get("check", {"ok": True})["ok"], detail + (
             "; API writes n/a, nothing changed" if writes is None else f"; {writes} API writes")
     lines.append(f"  - {largest} users with nothing to change at most 5x the fixed cost, no API writes: "
-                 + judge_run(data, "ours", key_type, largest, "warm", no_change))
+                 + judge_run(data, "ours", key_type, largest, "warm", no_change) + ansible_alone(data, largest, 5))
     return lines
 
 
@@ -294,6 +344,8 @@ def markdown(data):
         f"{server_text(data)} Whole run: {data.get('elapsed_seconds', 0) / 60:.1f} min.",
         "",
         *(["## Ansible's fixed cost", "", *fixed_cost_lines(data), ""] if "fixed_cost_runs" in data else []),
+        *(["## Ansible's own cost for N hosts: one debug task", "", *per_host_lines(data), ""]
+          if "ansible_per_host" in data else []),
         "## Measurements",
         "",
         *measurement_table(data),

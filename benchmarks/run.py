@@ -4,13 +4,14 @@
     make benchmark ARGS="--kubeconfig /path/admin.kubeconfig --users 1,200 --key-types ecdsa"    (a real cluster)
 
 First, Ansible's own fixed cost: a one-task playbook (benchmarks/fixed_cost.yml) on the implicit localhost, timed
-several times, its median kept. Then for every key type, the everyday command for one user (`-e user=user-001` with
-an inventory of 10 users), and for every number of users and tool: a fresh local test API server is started (or,
-with --kubeconfig, a namespace of the run's own is made on that cluster), the namespace is created, then the tool
-runs cold (nothing exists) and warm (the same command again, everything current); on a real cluster what the run
-made is removed after it. Each run is measured: wall time, module processes started, API requests by verb (the
-test server's counters), client and server CPU time, the peak RSS of the largest process the run started. Results
-go to --out: results.json, results.md and time-vs-users.png.
+several times, its median kept; and Ansible's own cost for N hosts: a one-task playbook (fixed_cost_hosts.yml) on
+an inventory of N local hosts, for each number of users N (and 1). Then for every key type, the everyday command for
+one user (`-e user=user-001` with an inventory of 10 users), and for every number of users and tool: a fresh local
+test API server is started (or, with --kubeconfig, a namespace of the run's own is made on that cluster), the
+namespace is created, then the tool runs cold (nothing exists) and warm (the same command again, everything
+current); on a real cluster what the run made is removed after it. Each run is measured: wall time, module
+processes started, API requests by verb (the test server's counters), client and server CPU time, the peak RSS of
+the largest process the run started. Results go to --out: results.json, results.md and time-vs-users.png.
 """
 
 import argparse
@@ -47,6 +48,11 @@ TOOLS = ("ours", "floor", "naive")
 ONE_USER = report.ONE_USER
 ONE_USER_INVENTORY = 10
 FIXED_COST_PLAYBOOK = os.path.join(ROOT, "benchmarks", "fixed_cost.yml")
+# Ansible's own cost for N hosts: one debug task on each of N hosts (ansible_connection: local), PER_HOST_RUNS runs
+# (the median kept), a single run above PER_HOST_SINGLE_RUN_ABOVE hosts.
+PER_HOST_PLAYBOOK = os.path.join(ROOT, "benchmarks", "fixed_cost_hosts.yml")
+PER_HOST_RUNS = report.PER_HOST_RUNS
+PER_HOST_SINGLE_RUN_ABOVE = report.PER_HOST_SINGLE_RUN_ABOVE
 RUSAGE = os.path.join(ROOT, "benchmarks", "rusage.py")
 # Certificates a second kube-controller-manager's signer issues (its API client's default QPS): a real cluster's.
 REAL_SIGNER_QPS = 20.0
@@ -538,6 +544,45 @@ def measure_fixed_cost(args, work_root):
     return (statistics.median(walls) if walls else None), runs
 
 
+def hosts_in_recap(output):
+    """Hosts of the PLAY RECAP with ok=1 and nothing failed or unreachable."""
+    return len(re.findall(r"^\S+\s+:\s+ok=1\s+changed=0\s+unreachable=0\s+failed=0\b", output, re.MULTILINE))
+
+
+def measure_per_host(args, work_root):
+    """Ansible's own cost for N hosts: benchmarks/fixed_cost_hosts.yml (one debug task per host) on a generated
+    inventory of N hosts with ansible_connection: local, for each N of --users and for 1 (the base of the cost per
+    host), with the same ansible-playbook, interpreter wrapper and environment as the fixed cost, each run in a fresh
+    directory. PER_HOST_RUNS runs, one above PER_HOST_SINGLE_RUN_ABOVE hosts; the median wall time of the runs that
+    succeeded (every host ok in the recap) by N as a string (as in results.json), None if none did; and the runs."""
+    medians, all_runs = {}, {}
+    for count in sorted(set(args.users) | {1}):
+        repeats = 1 if count > PER_HOST_SINGLE_RUN_ABOVE else PER_HOST_RUNS
+        runs = []
+        for index in range(1, repeats + 1):
+            work = os.path.join(work_root, f"per-host-{count}-{index}")
+            os.makedirs(work)
+            inventory = os.path.join(work, "inventory.yml")
+            write_yaml(inventory, {"kube_users": {"hosts": {user["name"]: {} for user in make_users(count)},
+                                                  "vars": {"ansible_connection": "local"}}})
+            tool = ansible_tool(work, inventory, PER_HOST_PLAYBOOK)
+            log_path = os.path.join(args.out, "logs", f"per-host-{count}-{index}.log")
+            result = measure(None, tool, [None], log_path)
+            with open(log_path, encoding="utf-8") as log:
+                hosts = hosts_in_recap(log.read())
+            run = {key: result[key] for key in ("returncode", "log", "wall_seconds", "processes",
+                                                "cpu_client_seconds", "max_rss_mib")}
+            runs.append({"ok": result["ok"] and hosts == count, "hosts_ok": hosts, **run})
+            failed = "" if runs[-1]["ok"] else (f" FAILED (exit code {result['returncode']}, {hosts} of {count} "
+                                                f"hosts ok), see {result['log']}")
+            print(f"  {count} hosts, run {index}: {result['wall_seconds']:.2f} s, {result['max_rss_mib']:.0f} MiB"
+                  + failed, file=sys.stderr, flush=True)
+        walls = [run["wall_seconds"] for run in runs if run["ok"]]
+        medians[str(count)] = statistics.median(walls) if walls else None
+        all_runs[str(count)] = runs
+    return medians, all_runs
+
+
 def package_version(name):
     try:
         return importlib.metadata.version(name)
@@ -591,12 +636,17 @@ def main(argv=None):
             "options": {key: value for key, value in vars(args).items()
                         if key not in ("out", "work_dir", "kubeconfig")},
             "server": describe_server(args),
-            "fixed_cost_s": None, "fixed_cost_runs": [], "runs": [], "skipped": []}
+            "fixed_cost_s": None, "fixed_cost_runs": [], "ansible_per_host": {}, "ansible_per_host_runs": {},
+            "runs": [], "skipped": []}
     data["signer_rate"] = data["server"]["signer_qps"] or None  # 0: no limit
     started = time.monotonic()
     try:
         print(f"Ansible's fixed cost, {args.fixed_cost_runs} runs", file=sys.stderr, flush=True)
         data["fixed_cost_s"], data["fixed_cost_runs"] = measure_fixed_cost(args, work_root)
+        report.write(args.out, data)
+        print(f"Ansible's own cost for N hosts (one debug task per host), {PER_HOST_RUNS} runs each, one above "
+              f"{PER_HOST_SINGLE_RUN_ABOVE} hosts", file=sys.stderr, flush=True)
+        data["ansible_per_host"], data["ansible_per_host_runs"] = measure_per_host(args, work_root)
         report.write(args.out, data)
         for key_type in args.key_types:
             if args.one_user and "ours" in args.tools:
@@ -622,7 +672,8 @@ def main(argv=None):
         if not args.work_dir:
             shutil.rmtree(work_root, ignore_errors=True)
     print(report.markdown(data))
-    failed = [run for run in data["runs"] + data["fixed_cost_runs"]
+    per_host_runs = [run for runs in data["ansible_per_host_runs"].values() for run in runs]
+    failed = [run for run in data["runs"] + data["fixed_cost_runs"] + per_host_runs
               if not run["ok"] or not run.get("check", {"ok": True})["ok"]]
     return 1 if failed else 0
 
