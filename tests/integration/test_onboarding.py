@@ -112,6 +112,8 @@ class Run:
 
     def ok(self):
         assert self.returncode == 0, self.output[-8000:]
+        # Nothing of the collection's may make Ansible print deprecations on a user's run.
+        assert "[DEPRECATION WARNING]" not in self.output, self.output[-8000:]
         return self
 
     def failed(self):
