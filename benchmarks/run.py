@@ -324,18 +324,23 @@ def isolated_env(work):
 
 
 def ansible_tool(work, inventory, playbook):
-    """ansible-playbook of the benchmark's venv (the same ansible-core for ours and naive), its module interpreter
-    a wrapper that logs one line per start, so that module processes can be counted. No inventory: the implicit
-    localhost."""
+    """ansible-playbook of the benchmark's venv (the same ansible-core for ours and naive), with the controller's own
+    Python for modules (`ansible_playbook_python`, as the docs tell users to set for localhost), so that what runs in
+    the controller process does. Module processes are counted by a sitecustomize on PYTHONPATH that logs one line per
+    start of an Ansible module (AnsiballZ_*.py). No inventory: the implicit localhost."""
     process_log = os.path.join(work, "processes.log")
-    wrapper = os.path.join(work, "python")
-    with open(wrapper, "w", encoding="utf-8") as handle:
-        handle.write(f'#!/bin/sh\necho >> "{process_log}"\nexec "{sys.executable}" "$@"\n')
-    os.chmod(wrapper, 0o755)
-    env = dict(isolated_env(work), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1",
+    site = os.path.join(work, "site")
+    os.makedirs(site, exist_ok=True)
+    with open(os.path.join(site, "sitecustomize.py"), "w", encoding="utf-8") as handle:
+        handle.write("import os\nimport sys\n"
+                     "if os.path.basename(sys.argv[0] if sys.argv else '').startswith('AnsiballZ_'):\n"
+                     f"    with open({process_log!r}, 'a', encoding='utf-8') as log:\n"
+                     "        log.write('\\n')\n")
+    python_path = os.pathsep.join([site] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    env = dict(isolated_env(work), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1", PYTHONPATH=python_path,
                PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
     return Tool(argv=[os.path.join(BIN, "ansible-playbook"), *(["-i", inventory] if inventory else []), playbook,
-                      "-e", f"ansible_python_interpreter={wrapper}"],
+                      "-e", "ansible_python_interpreter={{ ansible_playbook_python }}"],
                 env=env, kubeconfig_dir=os.path.join(work, "users"), process_log=process_log)
 
 
