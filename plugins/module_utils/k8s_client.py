@@ -552,6 +552,11 @@ def backoff(attempt):
     return min(MAX_SLEEP, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
 
+def delete_options(obj):
+    """Delete exactly the object that was read: a uid precondition fails if it was replaced in between."""
+    return {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": obj["metadata"]["uid"]}}
+
+
 def with_conflict_retries(operation):
     """Run `operation` again (it re-reads what it changes) when an update lost a resourceVersion race."""
     attempt = 1

@@ -239,8 +239,3 @@ def role_view(kind, obj):
     meta = obj.get("metadata") or {}
     return {"kind": kind, "name": meta.get("name"), "namespace": meta.get("namespace"), "labels": labels_of(obj),
             "rules": list(obj.get("rules") or [])}
-
-
-def delete_options(obj):
-    """Delete exactly the object that was read: a uid precondition fails if it was replaced in between."""
-    return {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": obj["metadata"]["uid"]}}

@@ -5,6 +5,7 @@ and the input checks that name the option."""
 import pytest
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import rbac
+from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import delete_options
 
 GROUP = "rbac.authorization.k8s.io"
 
@@ -126,7 +127,7 @@ def test_an_update_keeps_the_resource_version_read():
     assert written["metadata"]["labels"] == {"a": "b"}
     assert written["kind"] == "RoleBinding" and written["subjects"] == [user("x")]
     assert read["subjects"] == [] and "labels" not in read["metadata"]
-    assert rbac.delete_options(read)["preconditions"] == {"uid": "u1"}
+    assert delete_options(read)["preconditions"] == {"uid": "u1"}
 
 
 def test_the_diff_view_shows_what_a_reviewer_decides_on():

@@ -19,7 +19,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import (
     mode_of, read_file, write_atomic, writable_dir_error)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
-    AUTH_ARG_SPEC, ApiError, KubeError)
+    AUTH_ARG_SPEC, ApiError, KubeError, delete_options)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
     expiration_error, identity_name_error, label_errors, object_name_error, parse_renew_before)
 
@@ -274,9 +274,7 @@ class CsrRequest:
         """Delete the object read, by its own name (a DELETE on the collection's path would delete every CSR); the
         uid precondition keeps us from deleting an object someone recreated in between."""
         name = existing["metadata"]["name"]
-        self.module.client().request("DELETE", csr_object.path(name),
-                                     body={"kind": "DeleteOptions", "apiVersion": "v1",
-                                           "preconditions": {"uid": existing["metadata"]["uid"]}},
+        self.module.client().request("DELETE", csr_object.path(name), body=delete_options(existing),
                                      expect=(200, 202, 404))
         self.csrs.remember(name, None)
 

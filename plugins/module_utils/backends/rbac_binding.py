@@ -14,7 +14,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import (
     MANAGED_BY, MANAGED_BY_LABEL, is_managed)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
-    AUTH_ARG_SPEC, ApiError, KubeError, ObjectReads, with_conflict_retries)
+    AUTH_ARG_SPEC, ApiError, KubeError, ObjectReads, delete_options, with_conflict_retries)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import label_errors, object_name_error
 
 LIST_OPTION = "bindings"
@@ -187,7 +187,7 @@ class BindingItem:
             client = self.cluster.client
             path = rbac.object_path(kind, namespace, name)
             if action in ("delete", "recreate"):
-                client.request("DELETE", path, body=rbac.delete_options(current), expect=(200, 202, 404))
+                client.request("DELETE", path, body=delete_options(current), expect=(200, 202, 404))
             if action in ("create", "recreate"):
                 written = client.request("POST", rbac.collection_path(kind, namespace), body=planned, expect=(201,))
             elif action == "update":
@@ -353,7 +353,7 @@ def prune(module, cluster, listed):
                 continue
             if not module.check_mode:
                 cluster.client.request("DELETE", rbac.object_path(kind, namespace, name),
-                                       body=rbac.delete_options(obj), expect=(200, 202, 404))
+                                       body=delete_options(obj), expect=(200, 202, 404))
             entry = {"kind": kind, "namespace": namespace, "name": name}
             if part == "binding":
                 entry["subjects"] = [{"kind": s.get("kind"), "name": s.get("name")} for s in obj.get("subjects") or []]
