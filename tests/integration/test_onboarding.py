@@ -184,7 +184,8 @@ def test_everybody_twice_and_the_second_run_changes_nothing(onboarding, cluster)
     for user in (onboarding.rahul, onboarding.seema):
         # Each user's own line of the recap, with their own change, and their own summary under their name.
         assert first.changed(user) == 1
-        assert re.search(rf"changed: \[{user}\] => {{\n\s+\"msg\": \[\n\s+\"{user}@local: groups", first.output)
+        assert re.search(rf"changed: \[{user}\] => {{\n\s+\"changed\": true,\n\s+\"msg\": \[\n\s+\"{user}@local: groups",
+                         first.output)
         assert whoami(onboarding.kubeconfig(user))["username"] == user
     seema = onboarding.kubeconfig(onboarding.seema)
     assert can_i(seema, "update", "configmaps", "-n", onboarding.app1)
