@@ -113,7 +113,7 @@ class ClusterSteps:
                 if self.failures:
                     break
                 to_approve.put(self.request(call, chunk))
-            for _ in range(approvers):
+            for _approver in range(approvers):
                 to_approve.put(_DONE)
 
         def approver():

@@ -52,4 +52,3 @@ def test_secret_options_are_masked_in_process_too(playbook, cluster, monkeypatch
                                 "api_key": token, "validate_certs": False})
     assert "runs in the controller process" in run.output
     assert token not in run.output
-

@@ -157,7 +157,7 @@ DECISIONS = [
 
 @pytest.mark.parametrize("kind, phase, changed_spec, force, decision", DECISIONS,
                          ids=[f"{k}-{p}-{'changed' if c else 'same'}{'-force' if f else ''}"
-                              for k, p, c, f, _ in DECISIONS])
+                              for k, p, c, f, _decision in DECISIONS])
 def test_decision_for_an_existing_csr(checked, tmp_path, kind, phase, changed_spec, force, decision):
     write_key(tmp_path / "user.key")
     runner = checked({"user": "rahul", "groups": ["developers"], "private_key_path": str(tmp_path / "user.key"),
@@ -286,7 +286,7 @@ def _bad_args(tmp_path, files, given):
     return {option: value for option, value in args.items() if value is not None}, fill
 
 
-@pytest.mark.parametrize("expected, given", BAD_INPUT, ids=[e[:50] for e, _ in BAD_INPUT])
+@pytest.mark.parametrize("expected, given", BAD_INPUT, ids=[e[:50] for e, _given in BAD_INPUT])
 def test_bad_input_is_refused_naming_the_option_before_anything_is_made(run_backend, admin, cluster, tmp_path,
                                                                         expected, given):
     files = dict(_bad_files(tmp_path / "inputs"), user=cluster.name("bad-input"))

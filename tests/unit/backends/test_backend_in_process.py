@@ -38,14 +38,13 @@ def test_the_private_tls_material_is_removed_when_the_backend_ends(run_backend, 
     assert [name for name in os.listdir(scratch) if name.startswith("kubeaccess-tls-")] == []
 
 
-
 def test_a_warning_is_given_by_every_run_that_gives_it(run_backend, tmp_path):
     """Ansible keeps warnings per process; a module process starts with none, and so does each run here."""
     key = tmp_path / "user.key"
     args = {"user": "rahul", "private_key_path": str(key), "submit": False}
     run_backend(csr_request, args)
     texts = []
-    for _ in range(2):
+    for _run in range(2):
         key.chmod(0o644)
         texts.append(warnings_of(run_backend(csr_request, args)))
     assert texts[0] == texts[1] == [f"private_key_path: {key} was readable by others (mode 644); set 0600"]
