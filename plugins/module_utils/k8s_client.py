@@ -459,6 +459,10 @@ class ObjectReads:
     current with its own writes (`remember`); what others change meanwhile is caught by the resourceVersion or uid
     preconditions of those writes, after which the object is read again with `fresh`. A single item GETs, and so
     does a batch whose credentials may get but not list.
+
+    A batch that names the objects it will read (`want`) keeps only those of a LIST, so that a run over a few users
+    of a large cluster (a chunk of the role's certificate step) does not hold every object; any other name read is
+    then GET and kept too.
     """
 
     PAGE = 500  # as kubectl: a large collection comes in pages, not one response
@@ -469,11 +473,21 @@ class ObjectReads:
         self.listing = listing
         self._objects = None
         self._written = set()  # names this run wrote since the last LIST
+        self._wanted = None  # names kept from a LIST; None: all
+
+    def want(self, name):
+        """Name an object this run will read (before the first read)."""
+        if self._wanted is None:
+            self._wanted = set()
+        self._wanted.add(name)
 
     def get(self, name, fresh=False):
         """The object, or None; `fresh` GETs it whatever the mode (after a conflict)."""
         if self.listing and self._objects is None:
             self.refresh()
+        if self._wanted is not None and name not in self._wanted:
+            self._wanted.add(name)
+            fresh = True
         if fresh or not self.listing:
             obj = self._client().get_or_none(f"{self.collection}/{name}")
             self._store(name, obj)
@@ -504,7 +518,8 @@ class ObjectReads:
                     raise
                 self.listing = False
                 return
-            objects.update((obj["metadata"]["name"], obj) for obj in page.get("items") or [])
+            objects.update((obj["metadata"]["name"], obj) for obj in page.get("items") or []
+                           if self._wanted is None or obj["metadata"]["name"] in self._wanted)
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 break

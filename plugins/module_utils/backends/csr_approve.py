@@ -166,6 +166,7 @@ class CsrApproval:
 def checked_approval(item, csrs):
     approval = CsrApproval(item, csrs)
     approval.validate()
+    csrs.want(approval.name)
     return approval
 
 

@@ -389,6 +389,8 @@ def checked_request(item, csrs):
     runner = CsrRequest(item, csrs)
     runner.validate()
     runner.load_request_or_key()
+    if runner.name:
+        csrs.want(runner.name)
     return runner
 
 
