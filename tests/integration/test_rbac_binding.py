@@ -1,41 +1,13 @@
 """k8s_rbac_binding through ansible-playbook: what it writes, checked with the API as admin, and what it grants,
 checked with kubectl as the users it binds."""
 
-import secrets
-
-from tests.contract.support import RBAC, bind, make_role, rule
+from tests.contract.support import bind, make_role, rule
 from tests.kube import kubectl, wait_for
+from tests.unit.backends.test_backend_rbac_binding import binding_path, make_namespace, read, role_path, unique
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "kubeaccess.x509")
 GROUP = "rbac.authorization.k8s.io"
 MODULE = "k8s_rbac_binding"
-
-
-def unique(cluster, base):
-    """A name no other test of the session uses (users' CSRs are named after them)."""
-    return cluster.name(f"{base}-{secrets.token_hex(2)}")
-
-
-def make_namespace(admin, cleanup, cluster, base):
-    name = cluster.name(base)
-    admin.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-               expect=201)
-    cleanup.add(f"/api/v1/namespaces/{name}")
-    return name
-
-
-def binding_path(name, namespace=None):
-    return f"{RBAC}/namespaces/{namespace}/rolebindings/{name}" if namespace else f"{RBAC}/clusterrolebindings/{name}"
-
-
-def role_path(name, namespace=None):
-    return f"{RBAC}/namespaces/{namespace}/roles/{name}" if namespace else f"{RBAC}/clusterroles/{name}"
-
-
-def read(admin, path):
-    response = admin.request("GET", path)
-    assert response.status_code in (200, 404), response.text
-    return response.json() if response.status_code == 200 else None
 
 
 def can_i(kubeconfig, verb, resource, namespace=None):

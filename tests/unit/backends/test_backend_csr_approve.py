@@ -32,7 +32,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import 
 from tests.contract.support import bind, conditions, create_csr, make_role, rule, wait_for_csr
 from tests.kube import CSR_PATH, approve, csr_manifest, make_csr_pem, new_key, wait_for
 
-from backend_support import warnings_of
+from tests.unit.backends.backend_support import warnings_of
 
 TOOL = "kubeaccess.x509.k8s_csr_approve"
 PendingCsr = collections.namedtuple("PendingCsr", "name user key")

@@ -26,7 +26,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import remove_material
 from tests.kube import CSR_PATH, approve, csr_manifest, make_csr_pem, new_key, set_condition
 
-from backend_support import warnings_of
+from tests.unit.backends.backend_support import warnings_of
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 DAY = datetime.timedelta(days=1)

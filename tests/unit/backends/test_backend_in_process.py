@@ -8,7 +8,7 @@ import yaml
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.backends import access_info, csr_request
 
-from backend_support import warnings_of
+from tests.unit.backends.backend_support import warnings_of
 
 
 def _embedded_admin_kubeconfig(cluster):

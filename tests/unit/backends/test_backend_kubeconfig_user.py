@@ -25,7 +25,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import 
 from tests.apiserver import pki
 from tests.kube import kubectl
 
-from backend_support import warnings_of
+from tests.unit.backends.backend_support import warnings_of
 
 SSR_V1 = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 SSR_V1BETA1 = "/apis/authentication.k8s.io/v1beta1/selfsubjectreviews"

@@ -14,7 +14,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.backends.rbac_bind
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import ItemModule, SharedClient, item_params
 from tests.contract.support import RBAC, bind, make_role, rule
 
-from backend_support import warnings_of
+from tests.unit.backends.backend_support import warnings_of
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "kubeaccess.x509")
 GROUP = "rbac.authorization.k8s.io"
