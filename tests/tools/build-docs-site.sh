@@ -43,6 +43,7 @@ ANSIBLE_DOCS = 'https://docs.ansible.com/projects/ansible/latest/'
 ANSIBLE_LABELS = {
     'ansible_configuration_settings': 'reference_appendices/config.html#ansible-configuration-settings',
     'common_return_values': 'reference_appendices/common_return_values.html#common-return-values',
+    'action_plugins': 'plugins/action.html#action-plugins',
 }
 
 
