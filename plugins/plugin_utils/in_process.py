@@ -38,7 +38,14 @@ def run_module(backend, module_args, remove_tls_material=True):
     (`remove_tls_material=False`), since their connections share it."""
     recorded = []
 
+    own_warnings = []
+
     class InProcessModule(basic.AnsibleModule):
+        def warn(self, warning):
+            # In Ansible's own processes, the shared warn() would print at once; a module returns its warnings with
+            # its result, which Ansible shows under the task, and so do these.
+            own_warnings.append(warning)
+
         def _record_module_result(self, o):
             recorded.append(o)
 
@@ -66,6 +73,8 @@ def run_module(backend, module_args, remove_tls_material=True):
                 getattr(module_warnings, registry, {}).pop(entry, None)
             if not result[key]:
                 del result[key]
+    if own_warnings:
+        result["warnings"] = list(result.get("warnings", [])) + own_warnings
     text = json.dumps(result, cls=get_module_encoder(PROFILE, Direction.MODULE_TO_CONTROLLER))
     return json.loads(text, cls=get_module_decoder(PROFILE, Direction.MODULE_TO_CONTROLLER))
 
