@@ -48,3 +48,14 @@ def test_a_warning_is_given_by_every_run_that_gives_it(run_backend, tmp_path):
         key.chmod(0o644)
         texts.append(warnings_of(run_backend(csr_request, args)))
     assert texts[0] == texts[1] == [f"private_key_path: {key} was readable by others (mode 644); set 0600"]
+
+
+def test_warnings_come_back_with_the_result_in_ansibles_own_processes(run_backend, tmp_path, monkeypatch):
+    """There, Ansible's shared warn() prints at once; a module returns its warnings, and so does a backend run here."""
+    monkeypatch.setattr("ansible.module_utils._internal.is_controller", True)
+    key = tmp_path / "user.key"
+    args = {"user": "rahul", "private_key_path": str(key), "submit": False}
+    run_backend(csr_request, args)
+    key.chmod(0o644)
+    assert warnings_of(run_backend(csr_request, args)) == [
+        f"private_key_path: {key} was readable by others (mode 644); set 0600"]
