@@ -14,12 +14,14 @@ from __future__ import annotations
 import importlib
 
 from ansible.errors import AnsibleActionFail
+from ansible.utils.display import Display
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import remove_material
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_results, credentials_pipeline, in_process
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils.backend_action import (
     BACKENDS, BackendAction, task_environment)
 
+display = Display()
 BACKEND_OF = {"kubeaccess.x509.k8s_csr_request": "csr_request", "kubeaccess.x509.k8s_csr_approve": "csr_approve",
               "kubeaccess.x509.k8s_kubeconfig_user": "kubeconfig_user"}
 
@@ -38,6 +40,7 @@ class ActionModule(BackendAction):
         bindings = self._task.args.get("bindings") or {}
         reason = self._in_process_refusal(task_vars)
         if reason is None:
+            display.vvv(f"{self._task.action}: runs in the controller process")
             call = self._in_process_caller(task_vars)
             with task_environment(self):
                 try:
@@ -45,6 +48,8 @@ class ActionModule(BackendAction):
                 finally:
                     remove_material()
         else:
+            display.vvv(f"{self._task.action}: runs its modules as processes ({reason})")
+
             def call(module, args):
                 return self._execute_module(module_name=module, module_args=args, task_vars=task_vars)
             outcome = credentials_pipeline.run(work, bindings, verify, call, overlap=False)

@@ -179,6 +179,18 @@ def test_check_mode_then_onboard_one_user_then_no_change(onboarding, admin):
     onboarding.run("onboard.yml", "-e", f"user={rahul}", "--check").ok()
 
 
+def test_the_steps_on_the_controller_start_no_module_process(onboarding):
+    """The inventory gives the controller its own Python (ansible_playbook_python), so every step of the role runs in
+    Ansible's own process; -vvv shows each module process Ansible starts (its AnsiballZ file)."""
+    first = onboarding.run("onboard.yml", "-vvv").ok()
+    again = onboarding.run("onboard.yml", "-vvv").ok()
+    for run in (first, again):
+        assert "AnsiballZ_" not in run.output
+        assert "k8s_rbac_binding: runs in the controller process" in run.output
+        assert "access_credentials: runs in the controller process" in run.output
+    assert first.changed(onboarding.rahul) == 1 and again.changed(onboarding.rahul) == 0
+
+
 def test_everybody_twice_and_the_second_run_changes_nothing(onboarding, cluster):
     first = onboarding.run("onboard.yml").ok()
     for user in (onboarding.rahul, onboarding.seema):
