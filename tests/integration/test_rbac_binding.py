@@ -3,10 +3,9 @@ checked with kubectl as the users it binds."""
 
 from tests.contract.support import bind, make_role, rule
 from tests.kube import kubectl, wait_for
-from tests.unit.backends.test_backend_rbac_binding import binding_path, make_namespace, read, role_path, unique
+from tests.unit.backends.test_backend_rbac_binding import (
+    GROUP, MANAGED_BY, _register, api_user, binding_path, make_namespace, names, ok, read, role_path, unique, user)
 
-MANAGED_BY = ("app.kubernetes.io/managed-by", "kubeaccess.x509")
-GROUP = "rbac.authorization.k8s.io"
 MODULE = "k8s_rbac_binding"
 
 
@@ -22,26 +21,6 @@ def assert_access(allowed, kubeconfig, verb, resource, namespace=None):
     """The server answers as expected; a real one's authorizer sees RBAC changes shortly after they are written."""
     wait_for(lambda: can_i(kubeconfig, verb, resource, namespace) is allowed, timeout=20,
              what=f"can-i {verb} {resource} in {namespace or 'all namespaces'} to be {allowed}")
-
-
-def user(name):
-    return {"kind": "User", "name": name}
-
-
-def api_user(name):
-    return {"kind": "User", "apiGroup": GROUP, "name": name}
-
-
-def names(subjects):
-    return [s["name"] for s in subjects]
-
-
-def ok(result, changed, action=None):
-    assert not result.get("failed"), result.get("msg")
-    assert result["changed"] is changed, result
-    if action is not None:
-        assert result["action"] == action, result
-    return result
 
 
 def test_create_check_run_repeat_and_the_user_gets_access(run_module, admin, cleanup, cluster):
@@ -247,13 +226,6 @@ def _inventory(cluster, first, second, inventory, alice):
              "rules": [{"api_groups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]},
             {"name": unique(cluster, "alice-cluster-view"), "role_name": "view", "subjects": [user(alice)]},
         ]}
-
-
-def _register(cleanup, args):
-    for item in args["bindings"]:
-        cleanup.add(binding_path(item["name"], item.get("namespace")))
-        if item.get("rules"):
-            cleanup.add(role_path(item["role_name"], item.get("namespace")))
 
 
 def test_batch_over_two_namespaces_and_the_cluster(run_module, admin, cleanup, cluster):
