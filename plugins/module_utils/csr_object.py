@@ -129,7 +129,7 @@ def wait_for_certificate(csrs, name, timeout):
     """Poll `csrs` (reads) until the certificate is there; Denied, Failed, deletion or the timeout end the wait
     with a reason. kube-controller-manager signs within milliseconds of an approval, so polls start often."""
     deadline = time.monotonic() + timeout
-    interval = 0.1
+    interval = 0.02
     obj = csrs.current(name)
     while True:
         if obj is None:
