@@ -14,23 +14,25 @@ from __future__ import annotations
 import importlib
 
 from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import remove_material
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_results, credentials_pipeline, in_process
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils.backend_action import (
-    BACKENDS, BackendAction, task_environment)
+    BACKENDS, in_process_refusal, task_environment)
 
 display = Display()
 BACKEND_OF = {"kubeaccess.x509.k8s_csr_request": "csr_request", "kubeaccess.x509.k8s_csr_approve": "csr_approve",
               "kubeaccess.x509.k8s_kubeconfig_user": "kubeconfig_user"}
 
 
-class ActionModule(BackendAction):
+class ActionModule(ActionBase):
+    _supports_check_mode = True
     _supports_async = False
 
     def run(self, tmp=None, task_vars=None):
-        result = super(BackendAction, self).run(tmp, task_vars)  # pylint: disable=bad-super-call
+        result = super().run(tmp, task_vars)
         del tmp  # no effect since ansible-core 2.10
         missing = [name for name in ("plan", "verify") if name not in self._task.args]
         if missing:
@@ -38,7 +40,7 @@ class ActionModule(BackendAction):
                                     "kubeaccess.x509.user_access role)")
         work, verify = self._task.args["plan"], self._task.args["verify"]
         bindings = self._task.args.get("bindings") or {}
-        reason = self._in_process_refusal(task_vars)
+        reason = in_process_refusal(self, task_vars)
         if reason is None:
             display.vvv(f"{self._task.action}: runs in the controller process")
             call = self._in_process_caller(task_vars)
@@ -64,14 +66,13 @@ class ActionModule(BackendAction):
         return result
 
     def _in_process_caller(self, task_vars):
-        internal = {}
+        backends, internal_args = {}, {}
         for module, backend in BACKEND_OF.items():
-            internal[module] = {}
-            self._update_module_args(module, internal[module], task_vars)
-            internal[module]["backend"] = importlib.import_module(BACKENDS + backend)
+            backends[module] = importlib.import_module(BACKENDS + backend)
+            internal_args[module] = {}
+            self._update_module_args(module, internal_args[module], task_vars)
 
         def call(module, args):
-            settings = dict(internal[module])
-            backend = settings.pop("backend")
-            return in_process.run_module(backend, dict(args, **settings), remove_tls_material=False)
+            return in_process.run_module(backends[module], dict(args, **internal_args[module]),
+                                         remove_tls_material=False)
         return call

@@ -36,7 +36,7 @@ class BackendAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp  # no effect since ansible-core 2.10
-        reason = self._in_process_refusal(task_vars)
+        reason = in_process_refusal(self, task_vars)
         if reason:
             display.vvv(f"{self._task.action}: runs as a module process ({reason})")
             result.update(self._execute_module(task_vars=task_vars, wrap_async=self._task.async_val))
@@ -51,30 +51,33 @@ class BackendAction(ActionBase):
             result.update(in_process.run_module(backend, module_args))
         return result
 
-    def _in_process_refusal(self, task_vars):
-        """Why the module must run as its own process here, or None."""
-        if not in_process.supported():
-            return "this ansible-core cannot take a module's result in-process"
-        if getattr(self._connection, "transport", None) != "local":
-            return "not on the controller"
-        if self._play_context.become:
-            return "become"
-        if self._task.async_val:
-            return "async"
-        use_vars = task_vars
-        if self._task.delegate_to:
-            use_vars = task_vars.get("ansible_delegated_vars", {}).get(self._task.delegate_to, task_vars)
-        interpreter = self._templar.template(C.config.get_config_value("INTERPRETER_PYTHON", variables=use_vars))
-        if interpreter != sys.executable:
-            return f"its Python is {interpreter}, not the controller's {sys.executable}"
-        return None
+
+# These read the action plugin's own state, which ActionBase offers no public way to read.
+# pylint: disable=protected-access
+def in_process_refusal(action, task_vars):
+    """Why the modules of `action`'s task must run as their own processes, or None."""
+    if not in_process.supported():
+        return "this ansible-core cannot take a module's result in-process"
+    if getattr(action._connection, "transport", None) != "local":
+        return "not on the controller"
+    if action._play_context.become:
+        return "become"
+    if action._task.async_val:
+        return "async"
+    use_vars = task_vars
+    if action._task.delegate_to:
+        use_vars = task_vars.get("ansible_delegated_vars", {}).get(action._task.delegate_to, task_vars)
+    interpreter = action._templar.template(C.config.get_config_value("INTERPRETER_PYTHON", variables=use_vars))
+    if interpreter != sys.executable:
+        return f"its Python is {interpreter}, not the controller's {sys.executable}"
+    return None
 
 
 @contextlib.contextmanager
 def task_environment(action):
     """The task's `environment:` in os.environ while backends run, as a module process would have it."""
     variables = {}
-    action._compute_environment_string(variables)  # pylint: disable=protected-access
+    action._compute_environment_string(variables)
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update({name: str(value) for name, value in variables.items()})
     try:

@@ -36,9 +36,7 @@ def run_module(backend, module_args, remove_tls_material=True):
 
     Runs may overlap in threads; then the caller removes the TLS material once they are all done
     (`remove_tls_material=False`), since their connections share it."""
-    recorded = []
-
-    own_warnings = []
+    recorded, own_warnings = [], []
 
     class InProcessModule(basic.AnsibleModule):
         def warn(self, warning):
