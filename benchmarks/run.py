@@ -653,26 +653,26 @@ def main(argv=None):
               f"{PER_HOST_SINGLE_RUN_ABOVE} hosts", file=sys.stderr, flush=True)
         data["ansible_per_host"], data["ansible_per_host_runs"] = measure_per_host(args, work_root)
         report.write(args.out, data)
+        def run_and_record(title, tool_name, key_type, count, directory):
+            print(title, file=sys.stderr, flush=True)
+            work = os.path.join(work_root, directory)
+            os.makedirs(work)
+            data["runs"] += run_tool(args, tool_name, key_type, count, work)
+            data["elapsed_seconds"] = time.monotonic() - started
+            report.write(args.out, data)
+
         for key_type in args.key_types:
             if args.one_user and "ours" in args.tools:
-                print(f"{key_type}, one user of {ONE_USER_INVENTORY} (-e user), ours", file=sys.stderr, flush=True)
-                work = os.path.join(work_root, f"{key_type}-{ONE_USER}")
-                os.makedirs(work)
-                data["runs"] += run_tool(args, ONE_USER, key_type, ONE_USER_INVENTORY, work)
-                data["elapsed_seconds"] = time.monotonic() - started
-                report.write(args.out, data)
+                run_and_record(f"{key_type}, one user of {ONE_USER_INVENTORY} (-e user), ours", ONE_USER, key_type,
+                               ONE_USER_INVENTORY, f"{key_type}-{ONE_USER}")
             for count in args.users:
                 for tool_name in args.tools:
                     if tool_name == "naive" and count > args.naive_max_users:
                         data["skipped"].append({"tool": tool_name, "key_type": key_type, "users": count,
                                                 "reason": f"--naive-max-users {args.naive_max_users}"})
                         continue
-                    print(f"{key_type}, {count} users, {tool_name}", file=sys.stderr, flush=True)
-                    work = os.path.join(work_root, f"{key_type}-{count}-{tool_name}")
-                    os.makedirs(work)
-                    data["runs"] += run_tool(args, tool_name, key_type, count, work)
-                    data["elapsed_seconds"] = time.monotonic() - started
-                    report.write(args.out, data)
+                    run_and_record(f"{key_type}, {count} users, {tool_name}", tool_name, key_type, count,
+                                   f"{key_type}-{count}-{tool_name}")
     finally:
         if not args.work_dir:
             shutil.rmtree(work_root, ignore_errors=True)
