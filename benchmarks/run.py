@@ -653,6 +653,7 @@ def main(argv=None):
               f"{PER_HOST_SINGLE_RUN_ABOVE} hosts", file=sys.stderr, flush=True)
         data["ansible_per_host"], data["ansible_per_host_runs"] = measure_per_host(args, work_root)
         report.write(args.out, data)
+
         def run_and_record(title, tool_name, key_type, count, directory):
             print(title, file=sys.stderr, flush=True)
             work = os.path.join(work_root, directory)

@@ -62,10 +62,9 @@ class ClusterSteps:
         self.warnings = []
         self._lock = threading.Lock()
 
-    def registered(self, step, results=None):
-        """`results` (default: all of `step` so far) shaped as a task looped over the clusters registers them."""
-        results = self.results[step] if results is None else results
-        return {"results": [{"item": {"key": self.cluster}, "results": results}]}
+    def looped(self, results):
+        """`results` of this cluster as the loop item a task looped over the clusters registers for it."""
+        return {"item": {"key": self.cluster}, "results": results, "changed": any(r.get("changed") for r in results)}
 
     def call(self, call, step, args):
         try:
@@ -86,12 +85,12 @@ class ClusterSteps:
                                             "continue_on_error": True})
 
     def approve(self, call, requested):
-        items = access_results.approval_items(self.work, self.cluster, self.registered("requests", requested))
+        items = access_results.approval_items(self.work, self.cluster, {"results": [self.looped(requested)]})
         return self.call(call, "approvals", {"csrs": items, "continue_on_error": True}) if items else []
 
     def kubeconfigs(self, call, requested, approved):
-        items = access_results.kubeconfig_items(self.work, self.cluster, self.registered("requests", requested),
-                                                self.registered("approvals", approved), self.bindings, self.verify)
+        items = access_results.kubeconfig_items(self.work, self.cluster, {"results": [self.looped(requested)]},
+                                                {"results": [self.looped(approved)]}, self.bindings, self.verify)
         if items:
             self.call(call, "kubeconfigs", dict(self.endpoint, users=items, continue_on_error=True))
 
@@ -150,14 +149,10 @@ def run(work, bindings, verify, call, overlap):
                 thread.join()
         else:
             steps.run_in_order(call)
-    outcome = {step: {"results": [], "changed": False} for step in MODULES}
-    for steps in clusters:
-        for step in MODULES:
-            results = steps.results[step]
-            if results:
-                outcome[step]["results"].append({"item": {"key": steps.cluster}, "results": results,
-                                                 "changed": any(r.get("changed") for r in results)})
-                outcome[step]["changed"] |= any(r.get("changed") for r in results)
+    outcome = {}
+    for step in MODULES:
+        looped = [steps.looped(steps.results[step]) for steps in clusters if steps.results[step]]
+        outcome[step] = {"results": looped, "changed": any(result["changed"] for result in looped)}
     outcome["failures"] = [failure for steps in clusters for failure in steps.failures]
     outcome["warnings"] = [warning for steps in clusters for warning in steps.warnings]
     return outcome
