@@ -225,6 +225,12 @@ class Certificate:
         now = now or datetime.datetime.now(datetime.timezone.utc)
         return (self.not_after - now).total_seconds()
 
+    def in_renewal_window(self, renew_before, now=None):
+        """`renew_before` as validation.parse_renew_before returns it: a duration, or a fraction of the lifetime."""
+        kind, amount = renew_before
+        margin = amount if kind == "seconds" else amount * self.lifetime_seconds()
+        return self.remaining_seconds(now) <= margin
+
     def issued_by(self, ca_pem):
         """True when one certificate of the CA bundle signed this one."""
         for ca in _load_bundle(ca_pem):

@@ -16,8 +16,10 @@ description:
     (its subject CN), with its phase and whether this collection made it.
   - A certificate cannot be revoked, so this is what still gives an identity access, for example in an offboarding
     report, which must name the bindings somebody made by hand as well as the collection's.
-  - Read-only; three LIST requests (RoleBindings of all namespaces, ClusterRoleBindings, CSRs). It needs
-    C(list) on those.
+  - With O(all_subjects), every User and Group subject of every binding instead, as an audit needs it; with
+    O(role_rules), each binding also carries the rules of the role it grants.
+  - Read-only; three LIST requests (RoleBindings of all namespaces, ClusterRoleBindings, CSRs), two more (Roles of
+    all namespaces, ClusterRoles) with O(role_rules). It needs C(list) on those.
 extends_documentation_fragment:
   - kubeaccess.x509.k8s_auth_options
   - kubeaccess.x509.attributes
@@ -34,6 +36,20 @@ options:
     type: list
     elements: str
     default: []
+  all_subjects:
+    description:
+      - Return every binding with a User or Group subject, with all those subjects, whatever O(users) and O(groups)
+        say (ServiceAccount subjects are left out). O(users) still selects the CSRs.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  role_rules:
+    description:
+      - Add to each binding the rules of the role it grants (RV(bindings[].rules)), read with one LIST of Roles and
+        one of ClusterRoles.
+    type: bool
+    default: false
+    version_added: 0.2.0
 seealso:
   - module: kubeaccess.x509.k8s_rbac_binding
 requirements:
@@ -82,6 +98,15 @@ bindings:
     inventory:
       description: Its C(kubeaccess.x509/inventory) label, or null.
       type: str
+    rules:
+      description:
+        - The PolicyRules of the granted role as the API holds them (C(apiGroups), C(resources), C(verbs),
+          C(resourceNames), C(nonResourceURLs)); null when the role does not exist.
+        - An aggregated ClusterRole's rules are the aggregated ones, as the controller-manager fills them in.
+      returned: with O(role_rules)
+      type: list
+      elements: dict
+      version_added: 0.2.0
     description:
       description: One line for a report.
       type: str
@@ -122,6 +147,26 @@ csrs:
     inventory:
       description: Its C(kubeaccess.x509/inventory) label, or null.
       type: str
+    signer_name:
+      description: Its C(spec.signerName).
+      type: str
+      version_added: 0.2.0
+    created:
+      description: Its C(metadata.creationTimestamp) (RFC 3339, UTC).
+      type: str
+      version_added: 0.2.0
+    approval:
+      description:
+        - Who decided on it, from its V(Approved) or V(Denied) condition, as C({type, reason, message}); null while
+          pending. Approvals through C(kubectl certificate approve) have reason V(KubectlApprove).
+      type: dict
+      version_added: 0.2.0
+    certificate_serial:
+      description:
+        - The serial number of the issued certificate (upper-case hex, as C(openssl x509 -serial) prints it), or
+          null. It matches a certificate on disk with the request that issued it.
+      type: str
+      version_added: 0.2.0
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -7,21 +7,24 @@ from __future__ import annotations
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object, rbac
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import HAS_CRYPTOGRAPHY, CryptoInputError
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (
+    HAS_CRYPTOGRAPHY, Certificate, CryptoInputError)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import AUTH_ARG_SPEC, KubeClient, KubeError
 
 INVENTORY_LABEL = "kubeaccess.x509/inventory"
 ARGUMENT_SPEC = dict(AUTH_ARG_SPEC, users=dict(type="list", elements="str", default=[]),
-                     groups=dict(type="list", elements="str", default=[]))
+                     groups=dict(type="list", elements="str", default=[]),
+                     all_subjects=dict(type="bool", default=False), role_rules=dict(type="bool", default=False))
+SUBJECT_KINDS = ("User", "Group")
 MODULE_ARGS = dict(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
 
 def bindings_of(listing, kind, wanted):
-    """The bindings of `listing` with a subject in `wanted` ({(kind, name)})."""
+    """The bindings of `listing` with a subject in `wanted` ({(kind, name)}, or None for every User and Group)."""
     found = []
     for obj in listing.get("items") or []:
         subjects = [{"kind": s.get("kind"), "name": s.get("name")} for s in obj.get("subjects") or []
-                    if (s.get("kind"), s.get("name")) in wanted]
+                    if (s.get("kind") in SUBJECT_KINDS if wanted is None else (s.get("kind"), s.get("name")) in wanted)]
         if not subjects:
             continue
         metadata, ref = obj["metadata"], obj.get("roleRef") or {}
@@ -38,33 +41,65 @@ def bindings_of(listing, kind, wanted):
     return found
 
 
+def with_rules(bindings, roles, cluster_roles):
+    """Each binding with `rules`: its role's PolicyRules, or None when the role does not exist."""
+    by_key = {("ClusterRole", None, obj["metadata"]["name"]): obj for obj in cluster_roles.get("items") or []}
+    by_key.update({("Role", obj["metadata"].get("namespace"), obj["metadata"]["name"]): obj
+                   for obj in roles.get("items") or []})
+    for binding in bindings:
+        ref = binding["role_ref"]
+        role = by_key.get((ref["kind"], binding["namespace"] if ref["kind"] == "Role" else None, ref["name"]))
+        binding["rules"] = None if role is None else list(role.get("rules") or [])
+    return bindings
+
+
+def approval_of(obj):
+    """Who decided on a CSR: the reason and message of its Approved or Denied condition, or None."""
+    for kind in ("Approved", "Denied"):
+        entry = csr_object.condition(obj, kind)
+        if entry:
+            return {"type": kind, "reason": entry.get("reason"), "message": entry.get("message")}
+    return None
+
+
 def csrs_of(listing, users):
     found = []
     for obj in listing.get("items") or []:
         try:
             request = csr_object.request_of(obj)
+            issued = csr_object.certificate_pem(obj)
+            serial = Certificate(issued).serial if issued else None
         except (CryptoInputError, ValueError, KeyError):
             continue
         if request.common_name not in users:
             continue
-        labels = obj["metadata"].get("labels") or {}
-        found.append({"name": obj["metadata"]["name"], "user": request.common_name,
+        metadata = obj["metadata"]
+        labels = metadata.get("labels") or {}
+        found.append({"name": metadata["name"], "user": request.common_name,
                       "groups": request.organizations, "phase": csr_object.phase(obj),
                       "public_key_fingerprint": request.fingerprint,
-                      "managed_by": labels.get(csr_object.MANAGED_BY_LABEL), "inventory": labels.get(INVENTORY_LABEL)})
+                      "managed_by": labels.get(csr_object.MANAGED_BY_LABEL), "inventory": labels.get(INVENTORY_LABEL),
+                      "signer_name": (obj.get("spec") or {}).get("signerName"),
+                      "created": metadata.get("creationTimestamp"), "approval": approval_of(obj),
+                      "certificate_serial": serial})
     return sorted(found, key=lambda csr: csr["name"])
 
 
 def run(module):
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
-    users, groups = module.params["users"], module.params["groups"]
-    wanted = {("User", name) for name in users} | {("Group", name) for name in groups}
+    params = module.params
+    users, groups = params["users"], params["groups"]
+    wanted = None if params["all_subjects"] else {("User", name) for name in users} | {("Group", name)
+                                                                                         for name in groups}
     try:
-        client = KubeClient(module.params)
+        client = KubeClient(params)
         bindings = []
         for kind in ("ClusterRoleBinding", "RoleBinding"):
             bindings += bindings_of(client.request("GET", rbac.collection_path(kind)), kind, wanted)
+        if params["role_rules"]:
+            with_rules(bindings, client.request("GET", rbac.collection_path("Role")),
+                       client.request("GET", rbac.collection_path("ClusterRole")))
         csrs = csrs_of(client.request("GET", csr_object.CSR_API), set(users)) if users else []
     except KubeError as exc:
         module.fail_json(msg=str(exc))

@@ -197,12 +197,7 @@ class CsrRequest:
         if (cert.fingerprint != self.request.fingerprint or cert.common_name != self.user
                 or sorted(cert.organizations) != sorted(self.groups or [])):
             return None
-        return cert if self.outside_renewal_window(cert) else None
-
-    def outside_renewal_window(self, cert):
-        kind, amount = self.renew_before
-        margin = amount if kind == "seconds" else amount * cert.lifetime_seconds()
-        return cert.remaining_seconds() > margin
+        return None if cert.in_renewal_window(self.renew_before) else cert
 
     def secure_existing_key(self):
         path = self.params["private_key_path"]
@@ -293,8 +288,8 @@ class CsrRequest:
             return "create"
         name, phase = self.name, csr_object.phase(existing)
         same = self.request is not None and csr_object.same_spec(existing, wanted)
-        stale = phase == "issued" and same and not self.outside_renewal_window(
-            Certificate(csr_object.certificate_pem(existing)))
+        stale = phase == "issued" and same and Certificate(csr_object.certificate_pem(existing)).in_renewal_window(
+            self.renew_before)
         if same and phase not in ("denied", "failed") and not stale:
             return "reuse"
         if not self.params["force"]:
