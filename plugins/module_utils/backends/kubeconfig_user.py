@@ -435,17 +435,7 @@ class KubeconfigUser:
         expected = params["expected_groups"]
         if expected is None:
             expected = self.certificate.organizations
-        problems = []
-        if seen["username"] != params["user"]:
-            problems.append(f"the API server sees user {seen['username']!r}, not {params['user']!r}")
-        missing = [group for group in expected if group not in seen["groups"]]
-        if missing:
-            problems.append(f"expected_groups: the API server does not see {missing} (it sees {seen['groups']})")
-        for index, (expectation, allowed) in enumerate(zip(params["expected_access"], seen.get("access", []))):
-            if allowed["allowed"] != expectation["allowed"]:
-                problems.append(f"expected_access[{index}]: {allowed['check']} is "
-                                f"{'allowed' if allowed['allowed'] else 'forbidden'}, expected "
-                                f"{'allowed' if expectation['allowed'] else 'forbidden'}")
+        problems = credential_problems(seen, params["user"], expected, params["expected_access"])
         if problems:
             raise VerificationError(f"verify: the new credentials are not what was expected: {'; '.join(problems)}")
 
@@ -469,24 +459,50 @@ class KubeconfigUser:
                                         f"credentials: {exc}") from None
 
     def _review(self, client):
-        for version in SSR_VERSIONS:
-            group_version = f"authentication.k8s.io/{version}"
-            try:
-                review = client.request("POST", f"/apis/{group_version}/selfsubjectreviews",
-                                        body={"apiVersion": group_version, "kind": "SelfSubjectReview"})
-            except ApiError as exc:
-                if exc.status == 404:
-                    continue
-                raise
-            user_info = (review.get("status") or {}).get("userInfo") or {}
-            return {"username": user_info.get("username", ""), "groups": user_info.get("groups") or [],
-                    "method": f"SelfSubjectReview/{version}"}
-        # Older servers: a created access review shows that the credentials were authenticated.
-        client.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", expect=(201,),
-                       body={"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                             "spec": {"nonResourceAttributes": {"path": "/version", "verb": "get"}}})
-        return {"username": self.certificate.common_name, "groups": self.certificate.organizations,
-                "method": "SelfSubjectAccessReview"}
+        seen = self_subject_review(client)
+        if seen is None:
+            # Older servers: a created access review shows that the credentials were authenticated.
+            client.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", expect=(201,),
+                           body={"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                                 "spec": {"nonResourceAttributes": {"path": "/version", "verb": "get"}}})
+            seen = {"username": self.certificate.common_name, "groups": self.certificate.organizations,
+                    "method": "SelfSubjectAccessReview"}
+        return seen
+
+
+def self_subject_review(client):
+    """Who the API server sees with the client's credentials ({username, groups, method}), or None where it has no
+    SelfSubjectReview (before Kubernetes 1.27)."""
+    for version in SSR_VERSIONS:
+        group_version = f"authentication.k8s.io/{version}"
+        try:
+            review = client.request("POST", f"/apis/{group_version}/selfsubjectreviews",
+                                    body={"apiVersion": group_version, "kind": "SelfSubjectReview"})
+        except ApiError as exc:
+            if exc.status == 404:
+                continue
+            raise
+        user_info = (review.get("status") or {}).get("userInfo") or {}
+        return {"username": user_info.get("username", ""), "groups": user_info.get("groups") or [],
+                "method": f"SelfSubjectReview/{version}"}
+    return None
+
+
+def credential_problems(seen, user, expected_groups, expected_access):
+    """How what the API server sees (`seen`, with `access` as access_review gives it for each of `expected_access`)
+    differs from the user name, groups and access expected."""
+    problems = []
+    if seen["username"] != user:
+        problems.append(f"the API server sees user {seen['username']!r}, not {user!r}")
+    missing = [group for group in expected_groups if group not in seen["groups"]]
+    if missing:
+        problems.append(f"expected_groups: the API server does not see {missing} (it sees {seen['groups']})")
+    for index, (expectation, allowed) in enumerate(zip(expected_access, seen.get("access", []))):
+        if allowed["allowed"] != expectation["allowed"]:
+            problems.append(f"expected_access[{index}]: {allowed['check']} is "
+                            f"{'allowed' if allowed['allowed'] else 'forbidden'}, expected "
+                            f"{'allowed' if expectation['allowed'] else 'forbidden'}")
+    return problems
 
 
 def access_review(client, expectation):
