@@ -19,7 +19,8 @@ description:
   - With O(all_subjects), every User and Group subject of every binding instead, as an audit needs it; with
     O(role_rules), each binding also carries the rules of the role it grants.
   - Read-only; three LIST requests (RoleBindings of all namespaces, ClusterRoleBindings, CSRs), two more (Roles of
-    all namespaces, ClusterRoles) with O(role_rules). It needs C(list) on those.
+    all namespaces, ClusterRoles) with O(role_rules), only the CSRs with O(read_bindings=false). It needs C(list) on
+    those.
 extends_documentation_fragment:
   - kubeaccess.x509.k8s_auth_options
   - kubeaccess.x509.attributes
@@ -40,6 +41,19 @@ options:
     description:
       - Return every binding with a User or Group subject, with all those subjects, whatever O(users) and O(groups)
         say (ServiceAccount subjects are left out). O(users) still selects the CSRs.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  read_bindings:
+    description:
+      - Read the bindings at all. V(false) reads only the CSRs (one LIST), which is all an approver may need, since the
+        approver's ClusterRole (C(examples/rbac/kubeaccess-approver.yaml)) cannot list bindings.
+    type: bool
+    default: true
+    version_added: 0.2.0
+  all_csrs:
+    description:
+      - Return every CSR of the cluster whatever its subject CN, instead of those of O(users).
     type: bool
     default: false
     version_added: 0.2.0
@@ -71,7 +85,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 bindings:
-  description: The bindings that name one of O(users) or O(groups), sorted by kind, namespace and name.
+  description:
+    - The bindings that name one of O(users) or O(groups) (any User or Group with O(all_subjects)), sorted by kind,
+      namespace and name; empty with O(read_bindings=false).
   returned: always
   type: list
   elements: dict
@@ -120,7 +136,7 @@ bindings:
       managed_by: kubeaccess.x509
       inventory: default
 csrs:
-  description: The CSRs whose request's subject CN is one of O(users), sorted by name.
+  description: The CSRs whose request's subject CN is one of O(users) (every CSR with O(all_csrs)), sorted by name.
   returned: always
   type: list
   elements: dict

@@ -223,7 +223,7 @@ def summary_line(entry, steps, bindings):
     not_after = approval.get("not_after") or request.get("not_after")
     phase = approval.get("phase") or request.get("phase")
     state = f"NotAfter {not_after}" if not_after else f"certificate {phase or 'not requested'}" + (
-        f" (CSR {request['name']}: approve it with kubectl certificate approve {request['name']})"
+        f" (CSR {request['name']}: an approver decides it under the policy with playbooks/approve.yml)"
         if phase == "pending" and entry["approval"] == "manual" else "")
     names = [f"{b['name']} ({b.get('namespace', 'cluster-wide')})" for b in bindings]
     checked = " verified" if kubeconfig.get("verified") else ""

@@ -273,7 +273,7 @@ def test_outcomes_say_what_each_user_has_on_each_cluster(tmp_path):
             f"rahul@local: groups developers; kubeconfig {tmp_path}/rahul/kubeconfig verified; NotAfter "
             "2030-01-01T00:00:00Z; bindings kubeaccess-group-developers-edit (dev)",
             f"rahul@prod: groups developers; kubeconfig {tmp_path}/rahul/kubeconfig; certificate pending (CSR "
-            "rahul-5e6f: approve it with kubectl certificate approve rahul-5e6f); bindings "
+            "rahul-5e6f: an approver decides it under the policy with playbooks/approve.yml); bindings "
             "kubeaccess-group-developers-edit (dev)"]},
         "seema": {"changed": False, "failed": False, "msg": [
             f"seema@local: groups app1-devs, platform-team; kubeconfig {tmp_path}/seema/kubeconfig; NotAfter "

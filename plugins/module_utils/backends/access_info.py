@@ -14,7 +14,8 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import 
 INVENTORY_LABEL = "kubeaccess.x509/inventory"
 ARGUMENT_SPEC = dict(AUTH_ARG_SPEC, users=dict(type="list", elements="str", default=[]),
                      groups=dict(type="list", elements="str", default=[]),
-                     all_subjects=dict(type="bool", default=False), role_rules=dict(type="bool", default=False))
+                     all_subjects=dict(type="bool", default=False), role_rules=dict(type="bool", default=False),
+                     read_bindings=dict(type="bool", default=True), all_csrs=dict(type="bool", default=False))
 SUBJECT_KINDS = ("User", "Group")
 MODULE_ARGS = dict(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
 
@@ -71,7 +72,7 @@ def csrs_of(listing, users):
             serial = Certificate(issued).serial if issued else None
         except (CryptoInputError, ValueError, KeyError):
             continue
-        if request.common_name not in users:
+        if users is not None and request.common_name not in users:
             continue
         metadata = obj["metadata"]
         labels = metadata.get("labels") or {}
@@ -95,12 +96,14 @@ def run(module):
     try:
         client = KubeClient(params)
         bindings = []
-        for kind in ("ClusterRoleBinding", "RoleBinding"):
+        for kind in ("ClusterRoleBinding", "RoleBinding") if params["read_bindings"] else ():
             bindings += bindings_of(client.request("GET", rbac.collection_path(kind)), kind, wanted)
-        if params["role_rules"]:
+        if params["role_rules"] and params["read_bindings"]:
             with_rules(bindings, client.request("GET", rbac.collection_path("Role")),
                        client.request("GET", rbac.collection_path("ClusterRole")))
-        csrs = csrs_of(client.request("GET", csr_object.CSR_API), set(users)) if users else []
+        csrs = []
+        if users or params["all_csrs"]:
+            csrs = csrs_of(client.request("GET", csr_object.CSR_API), None if params["all_csrs"] else set(users))
     except KubeError as exc:
         module.fail_json(msg=str(exc))
     bindings.sort(key=lambda b: (b["kind"], b["namespace"] or "", b["name"]))

@@ -79,3 +79,18 @@ def test_csr_approval_and_the_serial_it_issued(run_backend, admin, cleanup, clus
     assert csrs[pending]["approval"] is None and csrs[pending]["certificate_serial"] is None
     assert csrs[pending]["phase"] == "pending" and csrs[pending]["created"].endswith("Z")
     assert isinstance(issued_certificate(issued), x509.Certificate)
+
+
+def test_only_csrs_and_every_csr(run_backend, admin, cleanup, cluster):
+    user, other = unique(cluster, "ai-only"), unique(cluster, "ai-any")
+    mine, theirs = unique(cluster, "ai-mine"), unique(cluster, "ai-theirs")
+    create_csr(admin, cleanup, mine, common_name=user)
+    create_csr(admin, cleanup, theirs, common_name=other)
+    bind(admin, cleanup, [("User", user)], "view", name=f"ai-only-{secrets.token_hex(4)}")
+
+    result = run_backend(access_info, {"users": [user], "read_bindings": False, "all_csrs": True})
+
+    # An approver's read: no binding LIST (its role has none), and the requests of every CN.
+    assert result["bindings"] == []
+    assert {mine, theirs} <= {csr["name"] for csr in result["csrs"]}
+    assert {c["name"] for c in run_backend(access_info, {"users": [user]})["csrs"]} == {mine}
