@@ -12,10 +12,11 @@ runs unchanged on a shared real cluster), against the cluster under test:
 - `python -m pip install` runs with --dry-run --no-index: offline, it checks that the test venv already satisfies
   what the pipeline installs, and changes nothing;
 - the `uses:` steps of GitHub Actions are not run: checkout is the prepared workspace, setup-python the test venv's
-  Python, upload-artifact a check that the file it uploads exists.
+  Python, upload-artifact a check that the files it uploads exist.
 """
 
 import copy
+import json
 import os
 import re
 import secrets
@@ -24,6 +25,7 @@ import subprocess
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 
 from tests.kube import CSR_PATH, kubectl
 from tests.packaging.support import BIN, ROOT
@@ -36,6 +38,10 @@ INVENTORY = os.path.join(ROOT, "examples", "inventory")
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 SECRET = "KUBEACCESS_ADMIN_KUBECONFIG"
 REPORT = "audit-report.txt"
+# The JSON and HTML report files (-e audit_dir=audit-reports), kept as artifacts with the text report.
+REPORT_DIR = "audit-reports"
+ARTIFACTS = [REPORT, f"{REPORT_DIR}/"]
+SCHEMA = os.path.join(ROOT, "docs", "audit-report.schema.json")
 # What the pipelines may run: a new kind of command must be looked at here (and, if it matters, run below).
 COMMANDS = {"python", "ansible-galaxy", "ansible-playbook", "echo", "umask", "printf", "set"}
 PLAYBOOK = re.compile(r"ansible-playbook -i inventory kubeaccess\.x509\.(\w+)")
@@ -49,6 +55,11 @@ def load(path):
 def github_triggers(workflow):
     # Quoted in the file: unquoted, YAML 1.1 (PyYAML, yamllint) reads the key `on` as the boolean true.
     return workflow["on"]
+
+
+def github_paths(upload):
+    """upload-artifact's `path`: one path per line."""
+    return [line.strip() for line in upload["with"]["path"].splitlines() if line.strip()]
 
 
 def github_commands(workflow):
@@ -89,7 +100,9 @@ def check_commands(commands):
     playbooks = {job: PLAYBOOK.findall("\n".join(lines)) for job, lines in by_job.items()}
     assert playbooks == {"onboard": ["onboard"], "renew": ["renew"], "audit": ["audit"]}
     audit = "\n".join(by_job["audit"])
-    assert f"kubeaccess.x509.audit --diff 2>&1 | tee {REPORT}" in audit
+    assert f"kubeaccess.x509.audit -e audit_dir={REPORT_DIR} 2>&1 | tee {REPORT}" in audit
+    # The scheduled audit passes whatever the drift (the file's comment shows how to fail it on drift); no check mode.
+    assert "fail_on_drift" not in audit and "--diff" not in audit and "--check" not in audit
 
 
 def test_github_actions_structure():
@@ -114,7 +127,7 @@ def test_github_actions_structure():
             for value in (step.get("env") or {}).values():
                 assert re.fullmatch(r"\$\{\{ secrets\.KUBEACCESS_ADMIN_KUBECONFIG \}\}", value) or "${{" not in value
     (upload,) = [step for step in jobs["audit"]["steps"] if step.get("uses", "").startswith("actions/upload-artifact")]
-    assert upload["if"] == "always()" and upload["with"]["path"] == REPORT
+    assert upload["if"] == "always()" and github_paths(upload) == ARTIFACTS
     assert {name for name in jobs if github_if(jobs[name]["if"], "push")} == {"onboard"}
     assert {name for name in jobs if github_if(jobs[name]["if"], "schedule")} == {"renew", "audit"}
     check_commands(github_commands(workflow))
@@ -131,7 +144,7 @@ def test_gitlab_ci_structure():
     assert "resource_group" not in pipeline["default"]
     assert {job["resource_group"] for job in jobs.values()} == {"kubeaccess"}
     assert pipeline["audit"]["artifacts"]["when"] == "always"
-    assert pipeline["audit"]["artifacts"]["paths"] == [REPORT]
+    assert pipeline["audit"]["artifacts"]["paths"] == ARTIFACTS
     assert "set -o pipefail" in pipeline["audit"]["script"]
     push = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main"}
     schedule = {"CI_PIPELINE_SOURCE": "schedule", "CI_COMMIT_BRANCH": "main"}
@@ -175,6 +188,13 @@ def gitlab_when(job, variables):
         if eval(python, {"__builtins__": {}}):  # pylint: disable=eval-used
             return rule.get("when", "on_success")
     return None
+
+
+def artifact_exists(workspace, path):
+    """A file, or (a path ending in /) a directory that holds at least one file."""
+    if path.endswith("/"):
+        return (workspace / path).is_dir() and any(p.is_file() for p in (workspace / path).rglob("*"))
+    return (workspace / path).is_file()
 
 
 class Pipeline:
@@ -306,10 +326,10 @@ class Pipeline:
                 continue
             if "uses" in step:
                 if step["uses"].startswith("actions/upload-artifact"):
-                    artifact = self.workspace / step["with"]["path"]
-                    if not artifact.is_file():
-                        output.append(f"upload-artifact: no file {artifact}")
-                        failed = True
+                    for path in github_paths(step):
+                        if not artifact_exists(self.workspace, path):
+                            output.append(f"upload-artifact: no file {path}")
+                            failed = True
                 continue
             step_env = dict(env)
             for key, value in (step.get("env") or {}).items():
@@ -353,7 +373,7 @@ class Pipeline:
         lines = job.get("before_script", pipeline.get("default", {}).get("before_script", [])) + job["script"]
         code, text = self.bash("\n".join(lines), env, str(self.workspace), ["-e"])
         for path in job.get("artifacts", {}).get("paths", []):
-            if not (self.workspace / path).is_file():
+            if not artifact_exists(self.workspace, path):
                 return 1, text + f"\nartifacts: no file {path}"
         return code, text
 
@@ -393,11 +413,50 @@ def assert_ran(results, jobs):
 
 
 def check_report(pipeline, results):
-    report = (pipeline.workspace / REPORT).read_text(encoding="utf-8")
-    assert "PLAY RECAP" in report and report in results["audit"][1]
+    """The audit's report as the pipeline keeps it: the text (the job's output, tee'd), and the JSON and HTML files
+    in audit-reports/ (0640 in a 0700 directory). The inventory the pipeline has just onboarded shows no drift, and
+    every user's kubeconfig verified with the user's own credentials. No private key anywhere."""
+    output = results["audit"][1]
+    text = (pipeline.workspace / REPORT).read_text(encoding="utf-8")
+    assert "PLAY RECAP" in text and text in output
+    summary = re.search(rf"^Audit of {re.escape(pipeline.label)} at \S+: 1 clusters \(0 unreachable\), "
+                        rf"{len(pipeline.users)} users, (\d+) grants, 0 drift$", text, re.M)
+    assert summary, text
+    assert re.search(r"^No drift\.$", text, re.M) and "DRIFT (" not in text, text
+    assert re.search(r"^CLUSTER local: \d+ grants$", text, re.M) and re.search(r"^CERTIFICATES$", text, re.M), text
     for user in pipeline.users:
-        assert re.search(rf"^{re.escape(user)}\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", report, re.M), report
-    assert "PRIVATE KEY" not in report
+        assert re.search(rf"^\s+{re.escape(user)}\s+local\s+valid\s.*\sverified$", text, re.M), text
+    # Only localhost in the recap: the audit runs once, on the controller.
+    recap = text[text.index("PLAY RECAP"):]
+    assert re.search(r"^localhost\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", recap, re.M), recap
+    assert not any(user in recap for user in pipeline.users), recap
+
+    directory = pipeline.workspace / REPORT_DIR
+    assert directory.stat().st_mode & 0o777 == 0o700
+    files = {path.name: path for path in directory.iterdir()}
+    assert set(files) == {f"audit-{pipeline.label}.json", f"audit-{pipeline.label}.html"}, files
+    for path in files.values():
+        assert path.stat().st_mode & 0o777 == 0o640, path
+    with open(SCHEMA, encoding="utf-8") as handle:
+        validator = Draft202012Validator(json.load(handle), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    report = json.loads(files[f"audit-{pipeline.label}.json"].read_text(encoding="utf-8"))
+    errors = [f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(report)]
+    assert not errors, errors
+    assert report["inventory"] == pipeline.label
+    assert report["drift"] == [] and report["summary"]["drift"] == 0, report["drift"]
+    assert report["summary"]["grants"] == int(summary.group(1))
+    users = {entry["user"]: entry for entry in report["users"]}
+    assert set(users) == set(pipeline.users), list(users)
+    for user in pipeline.users:
+        (cluster,) = users[user]["clusters"]
+        assert cluster["cluster"] == "local" and cluster["certificate"]["state"] == "valid", cluster
+        assert cluster["kubeconfig"]["verified"] is True, cluster["kubeconfig"]
+    html = files[f"audit-{pipeline.label}.html"].read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and pipeline.label in html
+    assert all(user in html for user in pipeline.users)
+    for name, content in [("output", output), (REPORT, text), *((path.name, path.read_text(encoding="utf-8"))
+                                                               for path in files.values())]:
+        assert "PRIVATE KEY" not in content, name
 
 
 def test_github_actions_pipeline_runs(pipeline):
