@@ -119,10 +119,16 @@ def describe_condition(entry):
 
 
 def not_issued_diagnosis(name, signer, timeout):
+    if not signer.startswith("kubernetes.io/"):
+        return (f"CSR {name} is approved but its signer {signer} issued no certificate within {timeout} s. Only the "
+                f"controller that serves {signer} signs it (cert-manager's CertificateSigningRequest controller for "
+                "clusterissuers.cert-manager.io/ and issuers.cert-manager.io/ names, a Vault or other external "
+                "signer): check that it runs, knows this signer name and may update the CSR's status (its logs "
+                "name the request); for a slow signer, raise wait_timeout")
     return (f"CSR {name} is approved but no certificate was issued within {timeout} s. Likely causes: "
             "kube-controller-manager runs without --cluster-signing-cert-file and --cluster-signing-key-file (or "
-            f"the per-signer --cluster-signing-kube-apiserver-client-* flags); a managed cluster (EKS, for "
-            f"example) that does not sign {signer}; or, for a custom signer, its controller is not running")
+            f"the per-signer --cluster-signing-kube-apiserver-client-* flags); or a managed cluster (EKS, for "
+            f"example) that does not sign {signer}")
 
 
 def wait_for_certificate(csrs, name, timeout):

@@ -53,6 +53,16 @@ def object_name_error(option, value):
     return None
 
 
+def signer_name_error(option, value):
+    """spec.signerName as the API validates it (ValidateSignerName): a DNS subdomain, '/', and a path."""
+    domain, slash, rest = str(value or "").partition("/")
+    if not slash or not rest or any(char.isspace() for char in rest) or len(domain) > 253 \
+            or not _DNS_SUBDOMAIN.match(domain):
+        return (f"{option}: {value!r} is not a signer name; give a lower-case domain and a path, such as "
+                "kubernetes.io/kube-apiserver-client or clusterissuers.cert-manager.io/my-issuer")
+    return None
+
+
 def dns_safe(value, limit=40):
     """A readable, DNS-subdomain-safe fragment of an arbitrary user name, for default object names."""
     cleaned = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")

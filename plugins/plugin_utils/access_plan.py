@@ -28,7 +28,8 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import 
     SERVICE_ACCOUNT_CA, AdminConnection, KubeconfigError, admin_connection, kubeconfig_option, parse, read_kubeconfig)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import POLICY_ARG_SPEC
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
-    dns_safe, identity_name_error, namespace_error, object_name_error, parse_duration, parse_renew_before)
+    dns_safe, identity_name_error, namespace_error, object_name_error, parse_duration, parse_renew_before,
+    signer_name_error)
 
 MANAGED_LABEL = "kubeaccess.x509/inventory"
 GRANT_KEYS = ("cluster_role", "role", "namespace", "clusters", "rules")
@@ -37,7 +38,10 @@ EXPECT_KEYS = ("verb", "resource", "namespace", "group", "subresource", "name", 
 # them: the in-cluster service account in a pod, else K8S_AUTH_KUBECONFIG, $KUBECONFIG or ~/.kube/config.
 CONNECTION_KEYS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "client_cert", "client_key",
                    "validate_certs")
-CLUSTER_KEYS = CONNECTION_KEYS + ("server", "ca_source", "ca_file", "approval", "policy")
+CLUSTER_KEYS = CONNECTION_KEYS + ("server", "ca_source", "ca_file", "approval", "policy", "signer_name",
+                                  "wait_timeout")
+# How long an approved request may wait for its signer (k8s_csr_approve's wait_timeout).
+DEFAULT_WAIT_TIMEOUT = 120
 # Policy options the role sets itself for every request: the user's name, groups and key.
 POLICY_SET_BY_THE_ROLE = ("expected_user", "allow_any_user", "expected_public_key_fingerprint", "expected_request")
 # What the role's requests carry (k8s_csr_request's defaults).
@@ -103,10 +107,26 @@ def check_clusters(clusters, report):
             report.error(f"{where}.policy", f"unknown options {unknown}; known: {sorted(POLICY_ARG_SPEC)}")
         policy = checked_policy({key: value for key, value in policy.items() if key in POLICY_ARG_SPEC},
                                 f"{where}.policy", report)
-        for text in cluster_policy_errors(policy):
+        signer = spec.get("signer_name", CLIENT_SIGNER)
+        error = signer_name_error("signer_name", signer)
+        if error:
+            report.error(where, error)
+        wait_timeout = checked_wait_timeout(spec.get("wait_timeout", DEFAULT_WAIT_TIMEOUT), where, report)
+        for text in [] if error else cluster_policy_errors(policy, signer):
             report.error(f"{where}.policy", text)
-        checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=policy)
+        checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=policy, signer_name=signer,
+                             wait_timeout=wait_timeout)
     return checked
+
+
+def checked_wait_timeout(value, where, report):
+    """Seconds (or a duration such as 10m) that a slow signer may take to issue an approved request."""
+    seconds = _duration(value) if isinstance(value, (int, str)) else None
+    if seconds is None or seconds < 1:
+        report.error(f"{where}.wait_timeout", f"{value!r} is not a number of seconds of at least 1 or a duration "
+                     "such as 10m")
+        return DEFAULT_WAIT_TIMEOUT
+    return seconds
 
 
 def check_connection(spec, where, report):
@@ -156,14 +176,14 @@ def policy_value(policy, option):
     return policy[option] if policy.get(option) is not None else POLICY_ARG_SPEC[option].get("default")
 
 
-def cluster_policy_errors(policy):
+def cluster_policy_errors(policy, signer):
     """What in a cluster's policy no request of the role could ever pass, or the role sets itself."""
     errors = [f"{option}: the role sets it for every request (the user's name, groups and key); remove it"
               for option in POLICY_SET_BY_THE_ROLE if option in policy]
     signers = policy_value(policy, "allowed_signers")
-    if CLIENT_SIGNER not in signers:
-        errors.append(f"allowed_signers: {signers} does not include {CLIENT_SIGNER}, the signer of the role's "
-                      "requests; add it")
+    if signer not in signers:
+        errors.append(f"allowed_signers: {signers} does not include {signer}, the cluster's signer_name that the "
+                      "role's requests name; add it to allowed_signers, or set signer_name to one of them")
     usages = policy_value(policy, "allowed_usages")
     missing = [usage for usage in REQUESTED_USAGES if usage not in usages]
     if missing:
@@ -511,7 +531,7 @@ def user_entries(host, variables, clusters, grants_by_group, settings, own_setti
         certificate_path = posixpath.join(controller_dir if remote else key_dir, f"{cluster}.crt")
         request = {"user": user, "groups": list(groups), "certificate_path": certificate_path,
                    "expiration_seconds": lifetime, "renew_before": str(renew_before),
-                   "labels": {MANAGED_LABEL: settings["inventory"]}}
+                   "labels": {MANAGED_LABEL: settings["inventory"]}, "signer_name": clusters[cluster]["signer_name"]}
         if not remote:
             request.update(private_key_path=posixpath.join(key_dir, f"{cluster}.key"), **key)
         entry = {
@@ -519,7 +539,8 @@ def user_entries(host, variables, clusters, grants_by_group, settings, own_setti
             "approval": clusters[cluster]["approval"], "kubeconfig_path": kubeconfig, "namespace": namespace,
             "request": request,
             "approval_policy": dict(clusters[cluster]["policy"], expected_user=user, allowed_groups=list(groups),
-                                    certificate_path=certificate_path, wait=True),
+                                    certificate_path=certificate_path, wait=True,
+                                    wait_timeout=clusters[cluster]["wait_timeout"]),
             "expect": [{k: v for k, v in e.items() if k != "clusters"} for e in expectations
                        if cluster in (e.get("clusters") or [cluster])],
         }

@@ -61,11 +61,11 @@ def test_example_inventory_entry_of_rahul(tmp_path):
     assert entry["request"] == {
         "user": "rahul", "groups": ["developers"], "private_key_path": f"{user_dir}/local.key",
         "certificate_path": f"{user_dir}/local.crt", "expiration_seconds": 86400, "renew_before": "30%",
-        "labels": {LABEL: "default"}, "private_key_type": "ecdsa",
+        "labels": {LABEL: "default"}, "private_key_type": "ecdsa", "signer_name": "kubernetes.io/kube-apiserver-client",
     }
     assert entry["approval_policy"] == {
         "max_expiration_seconds": 86400, "expected_user": "rahul", "allowed_groups": ["developers"],
-        "certificate_path": f"{user_dir}/local.crt", "wait": True,
+        "certificate_path": f"{user_dir}/local.crt", "wait": True, "wait_timeout": 120,
     }
     assert entry["expect"] == users["rahul"]["user_access_expect"]
 
@@ -601,7 +601,7 @@ def test_cluster_options_are_kept_and_defaults_filled(tmp_path):
     assert entry_of(the_plan, "rahul", "dev")["approval"] == "auto"
     assert entry_of(the_plan, "rahul", "dev")["approval_policy"] == {
         "expected_user": "rahul", "allowed_groups": ["developers"],
-        "certificate_path": f"{tmp_path}/rahul/dev.crt", "wait": True}
+        "certificate_path": f"{tmp_path}/rahul/dev.crt", "wait": True, "wait_timeout": 120}
     assert entry_of(the_plan, "rahul", "prod")["approval_policy"]["forbidden_groups"] == ["admins"]
 
 
@@ -911,7 +911,8 @@ def test_policy_numbers_quoted_in_yaml_are_checked_like_numbers(tmp_path, policy
      "user_access_clusters.local.policy: expected_request: the role sets it"),
     ({"allowed_signers": ["example.com/signer"]},
      "user_access_clusters.local.policy: allowed_signers: ['example.com/signer'] does not include "
-     "kubernetes.io/kube-apiserver-client, the signer of the role's requests; add it"),
+     "kubernetes.io/kube-apiserver-client, the cluster's signer_name that the role's requests name; add it to "
+     "allowed_signers, or set signer_name to one of them"),
     ({"allowed_usages": ["digital signature"]},
      "user_access_clusters.local.policy: allowed_usages: ['digital signature'] does not include ['client auth']"),
 ], ids=["expected_user", "allow_any_user", "fingerprint pin", "request pin", "signer", "usages"])
@@ -921,6 +922,38 @@ def test_a_policy_no_request_of_the_role_could_pass_is_a_shared_error(tmp_path, 
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(policy=policy))
     assert_starts(the_plan["errors"], [expected])
     assert refusals(the_plan, "rahul") == []
+
+
+def test_a_clusters_signer_and_wait_timeout_go_into_its_requests_and_approvals(tmp_path):
+    """signer_name names the signer of every request of the cluster, and the approval waits wait_timeout for it."""
+    signer = "clusterissuers.cert-manager.io/team-ca"
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(
+        signer_name=signer, wait_timeout="10m", policy={"allowed_signers": [signer]}))
+    assert the_plan["errors"] == []
+    entry = entry_of(the_plan, "rahul")
+    assert entry["request"]["signer_name"] == signer
+    assert (entry["approval_policy"]["allowed_signers"], entry["approval_policy"]["wait_timeout"]) == ([signer], 600)
+
+
+def test_the_default_signer_is_the_kube_apiserver_client_signer_with_two_minutes_to_sign(tmp_path):
+    entry = entry_of(make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}), "rahul")
+    assert (entry["request"]["signer_name"], entry["approval_policy"]["wait_timeout"]) == (
+        "kubernetes.io/kube-apiserver-client", 120)
+
+
+@pytest.mark.parametrize("cluster, expected", [
+    ({"signer_name": "clusterissuers.cert-manager.io/team-ca"},
+     "user_access_clusters.local.policy: allowed_signers: ['kubernetes.io/kube-apiserver-client'] does not include "
+     "clusterissuers.cert-manager.io/team-ca, the cluster's signer_name"),
+    ({"signer_name": "team-ca"},
+     "user_access_clusters.local: signer_name: 'team-ca' is not a signer name; give a lower-case domain and a path"),
+    ({"signer_name": "Example.COM/ca"}, "user_access_clusters.local: signer_name: 'Example.COM/ca' is not"),
+    ({"wait_timeout": 0}, "user_access_clusters.local.wait_timeout: 0 is not a number of seconds of at least 1"),
+    ({"wait_timeout": "soon"}, "user_access_clusters.local.wait_timeout: 'soon' is not a number of seconds"),
+], ids=["signer not allowed", "no path", "upper case", "zero wait", "not a duration"])
+def test_a_signer_the_policy_refuses_or_a_bad_wait_stops_the_run_naming_the_key(tmp_path, cluster, expected):
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(**cluster))
+    assert_starts(the_plan["errors"], [expected])
 
 
 def test_the_approval_pins_the_users_own_groups(tmp_path):
@@ -979,7 +1012,8 @@ def test_a_user_with_ansible_host_keeps_the_key_on_that_machine(tmp_path, ca):
     [seema] = the_plan["remote_users"]
     certificate = f"{tmp_path}/base/seema/local.crt"
     assert seema["request"] == {"user": "seema", "groups": ["developers"], "certificate_path": certificate,
-                                "expiration_seconds": 86400, "renew_before": "30%", "labels": {LABEL: "default"}}
+                                "expiration_seconds": 86400, "renew_before": "30%", "labels": {LABEL: "default"},
+                                "signer_name": "kubernetes.io/kube-apiserver-client"}
     assert seema["approval_policy"]["certificate_path"] == certificate
     assert seema["on_host"] == {
         "request": {"user": "seema", "groups": ["developers"], "private_key_path": "~/.kube/kubeaccess/local.key",

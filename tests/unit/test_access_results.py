@@ -80,7 +80,7 @@ def test_approval_items_for_requests_waiting_for_approval(tmp_path, order):
     assert access_results.approval_items(the_plan, "local", requests) == [{
         "name": "rahul-1a2b", "expected_public_key_fingerprint": "fp:rahul-1a2b", "expected_user": "rahul",
         "allowed_groups": ["developers"], "certificate_path": f"{tmp_path}/rahul/local.crt", "wait": True,
-        "max_expiration_seconds": 86400,
+        "wait_timeout": 120, "max_expiration_seconds": 86400,
     }]
     prod = access_results.approval_items(the_plan, "prod", requests)
     assert [(i["name"], i["expected_user"], i["allowed_groups"], i["expected_public_key_fingerprint"])

@@ -5,7 +5,7 @@ import pytest
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
     dns_safe, expiration_error, identity_name_error, label_errors, namespace_error, object_name_error,
-    parse_duration, parse_renew_before)
+    parse_duration, parse_renew_before, signer_name_error)
 
 
 # identity_name_error: user names (CN) and groups (O)
@@ -101,6 +101,18 @@ def test_empty_object_name_is_refused():
 
 
 # dns_safe: default object names derived from user names
+
+@pytest.mark.parametrize("value", ["kubernetes.io/kube-apiserver-client", "clusterissuers.cert-manager.io/team-ca",
+                                   "example.com/a/b", "vault.example.com/pki_int"])
+def test_signer_names_of_the_form_domain_and_path_are_accepted(value):
+    assert signer_name_error("signer_name", value) is None
+
+
+@pytest.mark.parametrize("value", ["team-ca", "example.com/", "/ca", "Example.com/ca", "example_com/ca",
+                                   "example.com/a b", "", None])
+def test_a_signer_name_without_domain_or_path_is_refused_naming_the_option(value):
+    assert signer_name_error("signer_name", value).startswith(f"signer_name: {value!r} is not a signer name; give")
+
 
 @pytest.mark.parametrize("value, expected", [
     ("rahul@example.com", "rahul-example-com"),

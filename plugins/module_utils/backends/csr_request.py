@@ -21,7 +21,8 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import (
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
     AUTH_ARG_SPEC, ApiError, KubeError, delete_options)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
-    expiration_error, identity_name_error, label_errors, object_name_error, parse_renew_before)
+    expiration_error, identity_name_error, label_errors, object_name_error, parse_renew_before,
+    signer_name_error)
 
 KEY_MODE = 0o600
 
@@ -97,6 +98,7 @@ class CsrRequest:
         if params["name"]:
             errors.append(object_name_error("name", params["name"]))
         errors.append(expiration_error("expiration_seconds", params["expiration_seconds"]))
+        errors.append(signer_name_error("signer_name", params["signer_name"]))
         if not params["usages"]:
             errors.append("usages: must not be empty; client certificates use ['client auth']")
         errors += label_errors("labels", params["labels"])

@@ -238,6 +238,7 @@ BAD_INPUT = [
     ("groups: 'system:masters' starts with 'system:'", {"groups": ["system:masters"]}),
     ("name: 'Not A Valid Name' is not a valid object name", {"name": "Not A Valid Name"}),
     ("expiration_seconds: 599 is below 600", {"expiration_seconds": 599}),
+    ("signer_name: 'team-ca' is not a signer name; give a lower-case domain and a path", {"signer_name": "team-ca"}),
     ("renew_before: 'soon' is not understood", {"renew_before": "soon"}),
     ("labels: key 'team name' is invalid", {"labels": {"team name": "x"}}),
     ("usages: must not be empty; client certificates use ['client auth']", {"usages": []}),
