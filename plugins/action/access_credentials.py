@@ -46,7 +46,8 @@ class ActionModule(ActionBase):
             call = self._in_process_caller(task_vars)
             with task_environment(self):
                 try:
-                    outcome = credentials_pipeline.run(work, bindings, verify, call, overlap=True)
+                    outcome = credentials_pipeline.run(work, bindings, verify, call, overlap=True,
+                                                       check_mode=self._play_context.check_mode)
                 finally:
                     remove_material()
         else:
@@ -54,7 +55,8 @@ class ActionModule(ActionBase):
 
             def call(module, args):
                 return self._execute_module(module_name=module, module_args=args, task_vars=task_vars)
-            outcome = credentials_pipeline.run(work, bindings, verify, call, overlap=False)
+            outcome = credentials_pipeline.run(work, bindings, verify, call, overlap=False,
+                                               check_mode=self._play_context.check_mode)
         failures, warnings = outcome.pop("failures"), outcome.pop("warnings")
         result.update(outcome, changed=any(outcome[step]["changed"] for step in outcome),
                       outcomes=access_results.outcomes(work, outcome["requests"], outcome["approvals"],

@@ -101,6 +101,18 @@ options:
   private_key_passphrase:
     description: Passphrase that encrypts a new key, or decrypts an existing one.
     type: str
+  rotate_key:
+    description:
+      - Make a new key when the certificate in O(certificate_path), issued for the key in O(private_key_path), is to
+        be renewed (inside O(renew_before), or for other groups). The new key is written (mode 0600) beside the old
+        one as O(private_key_path) with the suffix C(.next), the request is made for it, and its path is returned as
+        RV(next_private_key_path); the old key stays in place.
+      - Once the new certificate is in use (the user_access role writes and verifies the kubeconfig with it), the
+        caller moves the new key over O(private_key_path), which removes the old key. Until then every call completes
+        that rotation with the new key, whatever O(rotate_key) says.
+    type: bool
+    default: false
+    version_added: 0.2.0
   csr_path:
     description: Path of a PEM certificate request made elsewhere; its signature and subject are checked before use.
     type: path
@@ -192,7 +204,7 @@ options:
 notes:
   - Changing O(expiration_seconds) or O(groups) does not renew a current certificate by itself when the groups are
     unchanged; a changed group list does, because the certificate no longer matches.
-  - Renewal reuses the existing key; delete O(private_key_path) to rotate it.
+  - Renewal reuses the existing key unless O(rotate_key) is set.
 seealso:
   - module: kubeaccess.x509.k8s_csr_approve
   - name: Kubernetes certificate signing requests
@@ -279,6 +291,14 @@ request:
   description: The PEM certificate request (public).
   returned: when state is present and the key exists or was made
   type: str
+next_private_key_path:
+  description:
+    - With O(rotate_key), the path of the new key the request is for, while a rotation is under way; the caller
+      moves it over O(private_key_path) once the new certificate is in use.
+  returned: during a rotation
+  type: str
+  sample: /home/ops/.kubeaccess/rahul/prod.key.next
+  version_added: 0.2.0
 public_key_fingerprint:
   description: SHA-256 of the public key (SubjectPublicKeyInfo), colon-separated hex; pin it in the approval.
   returned: when state is present and the key exists or was made

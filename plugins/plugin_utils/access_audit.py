@@ -197,8 +197,8 @@ class Report:
             if row["inventory_subject"] and not row["listed"]:
                 self.found("unlisted_grant", name, f"{row['binding_kind']} {row['binding']} grants "
                            f"{row['role_kind']} {row['role']} {self._where(row['scope'])} to {row['subject_kind']} "
-                           f"{row['subject']}, which the inventory does not list (made by {_made_by(row)})", subject=f"{row['subject_kind']} {row['subject']}",
-                           user=row["subject"] if row["subject_kind"] == "User" else None)
+                           f"{row['subject']}, which the inventory does not list (made by {_made_by(row)})",
+                           subject=f"{row['subject_kind']} {row['subject']}", user=row["subject"] if row["subject_kind"] == "User" else None)
         present = {(r["subject_kind"], r["subject"], r["scope"], r["role_kind"], r["role"]) for r in grants}
         for subject_kind, subject, scope, role_kind, role in sorted(listed - present):
             self.found("missing_grant", name, f"the inventory grants {role_kind} {role} {self._where(scope)} to "
@@ -231,8 +231,9 @@ class Report:
                                               self.now)
         reachable = not info.get("failed")
         if certificate["state"] in ("missing", "unreadable"):
-            self.found("certificate_missing", cluster, f"no {'readable ' if certificate['state'] == 'unreadable' else ''}"
-                       f"certificate at {certificate['path']} (run onboard.yml)", user=user)
+            readable = "readable " if certificate["state"] == "unreadable" else ""
+            self.found("certificate_missing", cluster, f"no {readable}certificate at {certificate['path']} (run "
+                       "onboard.yml)", user=user)
         elif certificate["state"] == "expired":
             self.found("certificate_expired", cluster, f"the certificate expired at {certificate['not_after']} "
                        "(run renew.yml, or offboard.yml if the user has left)", user=user)
@@ -241,7 +242,8 @@ class Report:
                        f"({entry['request']['renew_before']} before {certificate['not_after']}; run renew.yml)",
                        user=user)
         if verification["verified"] is False:
-            self.found("kubeconfig_failed", cluster, f"{entry['kubeconfig_path']}: {verification['message']}", user=user)
+            self.found("kubeconfig_failed", cluster, f"{entry['kubeconfig_path']}: {verification['message']}",
+                       user=user)
         return {"cluster": cluster, "certificate": certificate,
                 "approval": approval_facts(cert, user, info.get("csrs") or []) if reachable else {
                     "csr": None, "reason": None, "message": "cluster unreachable"},

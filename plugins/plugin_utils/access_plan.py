@@ -545,9 +545,11 @@ def user_entries(host, variables, clusters, grants_by_group, settings, own_setti
                        if cluster in (e.get("clusters") or [cluster])],
         }
         if remote:
+            # A key on the user's machine is kept at renewal: the controller cannot see it verified there.
+            new_key = {option: value for option, value in key.items() if option != "rotate_key"}
             entry["on_host"] = {
                 "request": {"user": user, "groups": list(groups), "private_key_path": posixpath.join(
-                    key_dir, f"{cluster}.key"), "submit": False, **key},
+                    key_dir, f"{cluster}.key"), "submit": False, **new_key},
                 "certificate_path": posixpath.join(key_dir, f"{cluster}.crt"),
                 "ca_path": posixpath.join(key_dir, f"{cluster}-ca.crt"),
             }
@@ -575,18 +577,24 @@ def checked_expectations(variables, where, clusters, report):
 
 
 def key_settings(own_settings, where, report):
-    """The request options of a new key: user_access_key_type ecdsa (P-256) or rsa, user_access_key_size for RSA."""
+    """The request options of a new key: user_access_key_type ecdsa (P-256) or rsa, user_access_key_size for RSA,
+    and whether renewal makes a new key (user_access_rotate_key)."""
     key_type = str(own_settings["key_type"])
     if key_type not in KEY_TYPES:
         report.error(where, f"user_access_key_type: {key_type!r} is not one of {list(KEY_TYPES)}")
         return {}
+    try:
+        rotate = boolean(own_settings["rotate_key"], strict=True)
+    except TypeError:
+        report.error(where, f"user_access_rotate_key: {own_settings['rotate_key']!r} is not true or false")
+        return {}
     if key_type != "rsa":
-        return {"private_key_type": key_type}
+        return {"private_key_type": key_type, "rotate_key": rotate}
     size = own_settings["key_size"]
     if str(size) not in [str(choice) for choice in RSA_SIZES]:
         report.error(where, f"user_access_key_size: {size!r} is not one of {list(RSA_SIZES)} (bits of an RSA key)")
         return {}
-    return {"private_key_type": "rsa", "private_key_size": int(size)}
+    return {"private_key_type": "rsa", "private_key_size": int(size), "rotate_key": rotate}
 
 
 def user_files(user, base_dir, cluster=None):

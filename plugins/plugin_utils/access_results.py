@@ -94,14 +94,26 @@ def _kubeconfig_items(work, cluster, requests, approvals, bindings, verify):
         if not steps.issued(entry):
             continue
         changed = steps.request(entry).get("changed") or steps.approval(entry).get("changed") or rbac_changed
+        # During a key rotation the new certificate goes with the new key, which waits beside the old one.
+        key_path = steps.request(entry).get("next_private_key_path") or entry["request"].get("private_key_path")
         yield entry, {
             "path": entry["kubeconfig_path"], "user": entry["user"], "cluster": cluster,
             "namespace": entry["namespace"], "client_certificate_path": entry["request"]["certificate_path"],
-            "client_key_path": entry["request"].get("private_key_path"), "expected_groups": entry["groups"],
+            "client_key_path": key_path, "expected_groups": entry["groups"],
             # A changed kubeconfig is verified by the module itself; a change upstream is verified regardless.
             "verify": verify != "never", "verify_only_if_changed": verify == "changed" and not changed,
             "expected_access": entry["expect"],
         }
+
+
+def rotated_keys(work, cluster, requests, kubeconfigs):
+    """(new key, key) paths of the users of `cluster` whose new key is now in their kubeconfig, written (and
+    verified, unless verification is off) by this run or an earlier one: the new key replaces the old one."""
+    steps = Steps(cluster, requests, kubeconfigs=kubeconfigs)
+    for entry in entries_of(work, cluster):
+        staged, kubeconfig = steps.request(entry).get("next_private_key_path"), steps.kubeconfig(entry)
+        if staged and kubeconfig and not kubeconfig.get("failed"):
+            yield staged, entry["request"]["private_key_path"]
 
 
 # -- users whose keys are on their own machines ----------------------------------------------------------------------
@@ -227,6 +239,8 @@ def summary_line(entry, steps, bindings):
         if phase == "pending" and entry["approval"] == "manual" else "")
     names = [f"{b['name']} ({b.get('namespace', 'cluster-wide')})" for b in bindings]
     checked = " verified" if kubeconfig.get("verified") else ""
+    if request.get("next_private_key_path") and kubeconfig and not kubeconfig.get("failed"):
+        checked += " with a new key"
     where = f"{entry['host']}:" if "on_host" in entry else ""
     return (f"{entry['user']}@{entry['cluster']}: groups {', '.join(entry['groups']) or '(none)'}; kubeconfig "
             f"{where}{entry['kubeconfig_path']}{checked}; {state}; bindings {', '.join(names) or '(none)'}")

@@ -7,9 +7,9 @@ taken from that host's own variables: a lifetime set in rahul's host_vars would 
 user's own values are read from their inventory variables (`hostvars`: host_vars, group_vars and -e); what the play
 sets above the inventory (play vars, role parameters) is told apart from the rendering host's own inventory value.
 
-- Per-user options (lifetime, renew_before, key_type, key_size): as Ansible resolves them for the user's own host.
-  The play's value when it sets one (play vars and role parameters win over the inventory), else the user's own
-  inventory value, else the role default.
+- Per-user options (lifetime, renew_before, key_type, key_size, rotate_key): as Ansible resolves them for the
+  user's own host. The play's value when it sets one (play vars and role parameters win over the inventory), else
+  the user's own inventory value, else the role default.
 - Role-wide options: one value for the run. The play's value when it sets one, else the value the inventory gives
   every user (the same for all of them, or the run is refused naming who differs), else the role default.
 """
@@ -21,7 +21,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 PREFIX = "user_access_"
 ROLE_WIDE = ("clusters", "group_grants", "base_dir", "inventory", "require_groups", "force_renewal", "verify",
              "prune")
-PER_USER = ("lifetime", "renew_before", "key_type", "key_size")
+PER_USER = ("lifetime", "renew_before", "key_type", "key_size", "rotate_key")
 # Variables that only a user has: never role-wide.
 USER_ONLY = ("name", "groups", "grants", "namespace", "user_clusters", "key_dir", "kubeconfig_path", "expect")
 CONNECTION_VARIABLES = ("ansible_host", "ansible_connection")

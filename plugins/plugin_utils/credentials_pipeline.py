@@ -18,6 +18,7 @@ the overlap saves).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 
@@ -48,8 +49,9 @@ def chunks_of(work, cluster, size):
 class ClusterSteps:
     """The three steps of one cluster, their results gathered per step."""
 
-    def __init__(self, work, cluster, bindings, verify):
+    def __init__(self, work, cluster, bindings, verify, check_mode=False):
         self.work = work
+        self.check_mode = check_mode
         self.cluster = cluster
         self.bindings = bindings
         self.verify = verify
@@ -92,7 +94,21 @@ class ClusterSteps:
         items = access_results.kubeconfig_items(self.work, self.cluster, {"results": [self.looped(requested)]},
                                                 {"results": [self.looped(approved)]}, self.bindings, self.verify)
         if items:
-            self.call(call, "kubeconfigs", dict(self.endpoint, users=items, continue_on_error=True))
+            written = self.call(call, "kubeconfigs", dict(self.endpoint, users=items, continue_on_error=True))
+            if not self.check_mode:
+                self.replace_rotated_keys(requested, written)
+
+    def replace_rotated_keys(self, requested, written):
+        """The old key is removed (replaced by the new one) only once the new kubeconfig holds the new key."""
+        for staged, key_path in access_results.rotated_keys(self.work, self.cluster,
+                                                            {"results": [self.looped(requested)]},
+                                                            {"results": [self.looped(written)]}):
+            try:
+                os.replace(staged, key_path)
+            except OSError as exc:
+                with self._lock:
+                    self.warnings.append(f"{self.cluster}: the new key {staged} could not replace {key_path} ({exc}); "
+                                         "the next run completes it")
 
     def run_in_order(self, call):
         """All users in one chunk, one step after the other: three calls."""
@@ -134,11 +150,11 @@ class ClusterSteps:
                 for target in [requester, writer] + [approver] * approvers]
 
 
-def run(work, bindings, verify, call, overlap):
+def run(work, bindings, verify, call, overlap, check_mode=False):
     """Every cluster's steps, one cluster after the other (a user on several clusters has one kubeconfig file,
     which each cluster's step reads and writes); returns {step: registered shape, "failures": [messages of steps that
     failed as a whole], "warnings": [...]}."""
-    clusters = [ClusterSteps(work, cluster, bindings, verify) for cluster in work["settings"]["clusters"]
+    clusters = [ClusterSteps(work, cluster, bindings, verify, check_mode) for cluster in work["settings"]["clusters"]
                 if work["requests"].get(cluster)]
     for steps in clusters:
         if overlap:

@@ -454,8 +454,8 @@ def check_report(pipeline, results):
     html = files[f"audit-{pipeline.label}.html"].read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and pipeline.label in html
     assert all(user in html for user in pipeline.users)
-    for name, content in [("output", output), (REPORT, text), *((path.name, path.read_text(encoding="utf-8"))
-                                                               for path in files.values())]:
+    written = [(path.name, path.read_text(encoding="utf-8")) for path in files.values()]
+    for name, content in [("output", output), (REPORT, text), *written]:
         assert "PRIVATE KEY" not in content, name
 
 

@@ -171,8 +171,8 @@ def test_requests_pending_for_more_than_a_day_are_drift(onboarded):
                                          NOW))
     assert kinds(report) == [("pending_csr", "rahul", None)]
     assert report["drift"][0]["message"].startswith("CSR old for rahul has waited for approval for 30 hours")
-    assert [(p["name"], p["age_hours"]) for p in report["clusters"][0]["pending_csrs"]] == [("old", 30.0),
-                                                                                         ("new", 1.0)]
+    pending = report["clusters"][0]["pending_csrs"]
+    assert [(p["name"], p["age_hours"]) for p in pending] == [("old", 30.0), ("new", 1.0)]
 
 
 def test_an_unreachable_cluster_is_reported_first_and_the_others_still_are(tmp_path, ca_pair):

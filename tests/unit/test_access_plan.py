@@ -62,6 +62,7 @@ def test_example_inventory_entry_of_rahul(tmp_path):
         "user": "rahul", "groups": ["developers"], "private_key_path": f"{user_dir}/local.key",
         "certificate_path": f"{user_dir}/local.crt", "expiration_seconds": 86400, "renew_before": "30%",
         "labels": {LABEL: "default"}, "private_key_type": "ecdsa", "signer_name": "kubernetes.io/kube-apiserver-client",
+        "rotate_key": True,
     }
     assert entry["approval_policy"] == {
         "max_expiration_seconds": 86400, "expected_user": "rahul", "allowed_groups": ["developers"],
@@ -956,6 +957,17 @@ def test_a_signer_the_policy_refuses_or_a_bad_wait_stops_the_run_naming_the_key(
     assert_starts(the_plan["errors"], [expected])
 
 
+def test_key_rotation_is_each_users_own_and_checked(tmp_path):
+    """user_access_rotate_key: on by default, off for a user who says so, refused by name when it is not a bool."""
+    users = {"rahul": {"user_access_groups": ["developers"], "user_access_rotate_key": False},
+             "seema": {"user_access_groups": ["developers"]},
+             "bob": {"user_access_groups": ["developers"], "user_access_rotate_key": "sometimes"}}
+    the_plan = make_plan(tmp_path, users)
+    assert entry_of(the_plan, "rahul")["request"]["rotate_key"] is False
+    assert entry_of(the_plan, "seema")["request"]["rotate_key"] is True
+    assert_starts(refusals(the_plan, "bob"), ["bob: user_access_rotate_key: 'sometimes' is not true or false"])
+
+
 def test_the_approval_pins_the_users_own_groups(tmp_path):
     """A policy that allows more groups than the user has: the approval allows exactly the user's groups."""
     policy = {"allowed_groups": ["developers", "qa"], "max_expiration_seconds": 86400}
@@ -1246,7 +1258,7 @@ def test_filter_refuses_unknown_settings(tmp_path):
             access_filter.access_plan(["rahul"], hostvars, ["rahul"], "localhost", dict(rendered_on(), **extra),
                                       ROLE_PATH)
         assert f"unknown settings {unknown}; known: ['base_dir', 'clusters', 'force_renewal', 'group_grants', " \
-            "'inventory', 'key_size', 'key_type', 'lifetime', 'prune', 'renew_before', 'require_groups', " \
+            "'inventory', 'key_size', 'key_type', 'lifetime', 'prune', 'renew_before', 'require_groups', 'rotate_key', " \
             "'verify']" in str(caught.value)
 
 

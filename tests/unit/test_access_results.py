@@ -166,6 +166,24 @@ def test_kubeconfig_items_only_for_users_holding_a_certificate(tmp_path):
     assert access_results.kubeconfig_items(the_plan, "prod", requests, approvals, registered({}), "changed") == []
 
 
+def test_a_rotated_key_goes_into_the_kubeconfig_and_replaces_the_old_one_once_it_is_written(tmp_path):
+    """During a rotation the kubeconfig is written with the new key (<key>.next); it replaces the old key only for a
+    user whose kubeconfig step succeeded, never for one whose kubeconfig failed or was not written."""
+    the_plan = two_cluster_plan(tmp_path)
+    staged = {user: f"{tmp_path}/{user}/local.key.next" for user in ("rahul", "seema")}
+    requests = registered({"local": [issued("rahul", "rahul-9c9c", changed=True, next_private_key_path=staged["rahul"]),
+                                     issued("seema", "seema-8d8d", changed=True, next_private_key_path=staged["seema"])]})
+    items = access_results.kubeconfig_items(the_plan, "local", requests, registered({}), registered({}), "changed")
+    assert [i["client_key_path"] for i in items] == [staged["rahul"], staged["seema"]]
+
+    written = registered({"local": [kubeconfig(tmp_path, "rahul", changed=True, verified=True),
+                                    failed_item("the new credentials are not what was expected", user="seema")]})
+    assert list(access_results.rotated_keys(the_plan, "local", requests, written)) == [
+        (staged["rahul"], f"{tmp_path}/rahul/local.key")]
+    assert list(access_results.rotated_keys(the_plan, "local", requests, registered({}))) == []
+    assert list(access_results.rotated_keys(the_plan, "local", registered({"local": LOCAL_DONE}), written)) == []
+
+
 def test_no_kubeconfig_items_while_a_manual_approval_is_pending(tmp_path):
     """The approval step was skipped on the manual cluster: nothing to write yet."""
     the_plan = two_cluster_plan(tmp_path, approval="manual")

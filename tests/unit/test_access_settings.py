@@ -63,12 +63,12 @@ def test_a_value_the_play_sets_applies_to_every_user(renderer_inventory):
 
 def test_users_own_values_are_each_their_own():
     """Per-user options may differ between users: no error, each keeps theirs."""
-    resolved = resolve(with_clusters(rahul={"lifetime": "8h", "key_type": "rsa", "key_size": 2048},
+    resolved = resolve(with_clusters(rahul={"lifetime": "8h", "key_type": "rsa", "key_size": 2048, "rotate_key": False},
                                      seema={"lifetime": "1h", "renew_before": "10m"}))
     assert resolved.errors == []
     assert resolved.per_user == {
-        "rahul": {"lifetime": "8h", "renew_before": "30%", "key_type": "rsa", "key_size": 2048},
-        "seema": {"lifetime": "1h", "renew_before": "10m", "key_type": "ecdsa", "key_size": 3072}}
+        "rahul": {"lifetime": "8h", "renew_before": "30%", "key_type": "rsa", "key_size": 2048, "rotate_key": False},
+        "seema": {"lifetime": "1h", "renew_before": "10m", "key_type": "ecdsa", "key_size": 3072, "rotate_key": True}}
 
 
 def test_without_any_value_every_option_is_the_role_default():

@@ -91,8 +91,9 @@ def run(module):
         module.fail_json(msg=missing_required_lib("cryptography"))
     params = module.params
     users, groups = params["users"], params["groups"]
-    wanted = None if params["all_subjects"] else {("User", name) for name in users} | {("Group", name)
-                                                                                         for name in groups}
+    wanted = None
+    if not params["all_subjects"]:
+        wanted = {("User", name) for name in users} | {("Group", name) for name in groups}
     try:
         client = KubeClient(params)
         bindings = []

@@ -15,7 +15,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import (
     SharedClient, batch_argument_spec, identity_of, run_batch)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import (
     HAS_CRYPTOGRAPHY, Certificate, CryptoInputError, Request, build_csr_pem, generate_private_key,
-    load_private_key, private_key_pem, unusable_key_reason)
+    load_private_key, private_key_pem, public_key_fingerprint, unusable_key_reason)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import (
     mode_of, read_file, write_atomic, writable_dir_error)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
@@ -25,6 +25,8 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import 
     signer_name_error)
 
 KEY_MODE = 0o600
+# A rotated key waits here, beside the key it replaces, until the caller has put its certificate to use.
+NEXT_KEY_SUFFIX = ".next"
 
 ARGUMENT_SPEC = dict(
     AUTH_ARG_SPEC,
@@ -37,6 +39,7 @@ ARGUMENT_SPEC = dict(
     private_key_size=dict(type="int", choices=[2048, 3072, 4096], default=3072),
     private_key_curve=dict(type="str", choices=["secp256r1", "secp384r1"], default="secp256r1"),
     private_key_passphrase=dict(type="str", no_log=True),
+    rotate_key=dict(type="bool", default=False),
     csr_path=dict(type="path"),
     csr_content=dict(type="str"),
     subject_alt_names=dict(type="list", elements="str", default=[]),
@@ -70,6 +73,7 @@ class CsrRequest:
         self.csrs = csrs
         self.key = None
         self.new_key = False
+        self.key_path = self.params["private_key_path"]  # where the key of this request is (or will be) kept
         self.request = None
         self.user = self.params["user"]
         self.groups = self.params["groups"]
@@ -137,19 +141,20 @@ class CsrRequest:
         path = params["private_key_path"]
         if not path:
             return
-        data = read_file(path)
-        if data is not None:
-            try:
-                self.key = load_private_key(data, params["private_key_passphrase"])
-            except CryptoInputError as exc:
-                raise InputError(str(exc)) from None
-            unusable = unusable_key_reason(self.key.public_key())
-            if unusable:
-                raise InputError(f"private_key_path: {path} holds a key the cluster cannot use: {unusable}")
-        elif params["state"] == "present" and not self.module.check_mode:
-            self.key = generate_private_key(params["private_key_type"], params["private_key_size"],
-                                            params["private_key_curve"])
-            self.new_key = True
+        staged = path + NEXT_KEY_SUFFIX
+        # A rotation under way is completed with its key, whatever rotate_key says now.
+        if params["state"] == "present" and os.path.exists(staged):
+            self.key, self.key_path = self.loaded_key(staged), staged
+        else:
+            data = read_file(path)
+            if data is not None:
+                self.key = self.loaded_key(path, data)
+            elif params["state"] == "present" and not self.module.check_mode:
+                self.key = self.generated_key()
+            if self.key is not None and params["state"] == "present" and params["rotate_key"] \
+                    and self.renewal_due_for(self.key):
+                self.key_path = staged
+                self.key = None if self.module.check_mode else self.generated_key()
         if self.key is not None and params["state"] == "present":
             self.groups = self.groups or []
             try:
@@ -159,6 +164,32 @@ class CsrRequest:
                 raise InputError(f"subject_alt_names: {exc}") from None
         elif self.key is not None:
             self.request = Request(build_csr_pem(self.key, self.user))
+
+    def loaded_key(self, path, data=None):
+        data = read_file(path) if data is None else data
+        try:
+            key = load_private_key(data, self.params["private_key_passphrase"])
+        except CryptoInputError as exc:
+            raise InputError(str(exc)) from None
+        unusable = unusable_key_reason(key.public_key())
+        if unusable:
+            raise InputError(f"private_key_path: {path} holds a key the cluster cannot use: {unusable}")
+        return key
+
+    def generated_key(self):
+        self.new_key = True
+        params = self.params
+        return generate_private_key(params["private_key_type"], params["private_key_size"], params["private_key_curve"])
+
+    def renewal_due_for(self, key):
+        """The stored certificate is this key's and is to be replaced (renewal window, or other groups): rotation
+        makes a new key for it. A key without its certificate yet is not rotated (a first request, or a run that
+        stopped before its certificate came)."""
+        cert = self.stored_certificate()
+        if cert is None or cert.fingerprint != public_key_fingerprint(key.public_key()):
+            return False
+        return (cert.in_renewal_window(self.renew_before) or cert.common_name != self.user
+                or sorted(cert.organizations) != sorted(self.groups or []))
 
     def _check_request_identity(self, source):
         request = self.request
@@ -219,6 +250,8 @@ class CsrRequest:
     def present(self):
         self.secure_existing_key()
         self.result.update(user=self.user, groups=self.groups or [])
+        if self.key_path and self.key_path != self.params["private_key_path"]:
+            self.result["next_private_key_path"] = self.key_path
         if self.request is not None:
             self.result.update(request=self.request.pem.decode(), public_key_fingerprint=self.request.fingerprint)
         cert = self.current_certificate()
@@ -320,7 +353,7 @@ class CsrRequest:
                 self.write_key()
             except OSError as exc:
                 client.request("DELETE", csr_object.path(self.name), expect=(200, 202, 404))
-                raise InputError(f"private_key_path: cannot write {self.params['private_key_path']} ({exc}); the "
+                raise InputError(f"private_key_path: cannot write {self.key_path} ({exc}); the "
                                  f"CSR {self.name} was withdrawn") from None
         return created
 
@@ -335,8 +368,7 @@ class CsrRequest:
         return obj
 
     def write_key(self):
-        write_atomic(self.params["private_key_path"],
-                     private_key_pem(self.key, self.params["private_key_passphrase"]), KEY_MODE)
+        write_atomic(self.key_path, private_key_pem(self.key, self.params["private_key_passphrase"]), KEY_MODE)
 
     def store_certificate(self, client, obj):
         issued, written = csr_object.store_issued(obj, self.request, client.ca_pem(), self.params["certificate_path"],

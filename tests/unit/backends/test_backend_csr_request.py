@@ -22,7 +22,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils import csr_object
 from ansible_collections.kubeaccess.x509.plugins.module_utils.backends import csr_request
 from ansible_collections.kubeaccess.x509.plugins.module_utils.backends.csr_request import InputError, checked_request
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import ItemModule, SharedClient
-from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Request
+from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Request, public_key_fingerprint
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import remove_material
 from tests.kube import CSR_PATH, approve, csr_manifest, make_csr_pem, new_key, set_condition
 
@@ -477,6 +477,75 @@ def test_renewal_submits_under_the_same_name_and_the_certificate_comes_with_wait
     assert renewal["changed"] and (renewal["action"], renewal["phase"]) == ("recreate", "pending")
     assert renewal["name"] == made["name"]
     assert csr_object.phase(get_csr(admin, made["name"])) == "pending"
+
+
+def key_bytes(path):
+    return pathlib.Path(path).read_bytes()
+
+
+def test_rotation_makes_a_new_key_beside_the_old_one_when_the_certificate_is_due(
+        run_backend, admin, cleanup, user, tmp_path):
+    """rotate_key at renewal: the request is for a new key written to <key>.next (0600), under the new key's name;
+    the old key and certificate stay untouched until the caller moves the new key in."""
+    key_path = tmp_path / "user.key"
+    old = write_key(key_path)
+    old_pem = key_bytes(key_path)
+    (tmp_path / "user.crt").write_bytes(certificate_pem(old.public_key(), user, ["developers"]))
+    args = {"user": user, "groups": ["developers"], "private_key_path": str(key_path),
+            "certificate_path": str(tmp_path / "user.crt"), "rotate_key": True}
+
+    current = run_backend(csr_request, args)
+    assert not current["changed"] and current["action"] == "none" and "next_private_key_path" not in current
+    assert not os.path.exists(f"{key_path}.next")
+
+    rotated = run_backend(csr_request, dict(args, renew_before="2d"))
+    cleanup.add(f"{CSR_PATH}/{rotated['name']}")
+    assert not rotated.get("failed"), rotated.get("msg")
+    assert rotated["changed"] and rotated["next_private_key_path"] == f"{key_path}.next"
+    assert os.stat(f"{key_path}.next").st_mode & 0o777 == 0o600
+    new_fingerprint = public_key_fingerprint(
+        serialization.load_pem_private_key(key_bytes(f"{key_path}.next"), None).public_key())
+    assert new_fingerprint != public_key_fingerprint(old.public_key())
+    assert rotated["public_key_fingerprint"] == new_fingerprint
+    assert rotated["name"] == csr_object.default_name(user, new_fingerprint)
+    assert Request(base64.b64decode(get_csr(admin, rotated["name"])["spec"]["request"])).fingerprint == new_fingerprint
+    assert key_bytes(key_path) == old_pem
+
+    # The next call completes the same rotation (same key, same request), even without rotate_key.
+    again = run_backend(csr_request, dict(args, rotate_key=False, renew_before="2d"))
+    assert (again["name"], again["action"], again["next_private_key_path"]) == (
+        rotated["name"], "reuse", f"{key_path}.next")
+    assert key_bytes(key_path) == old_pem
+
+
+@pytest.mark.parametrize("situation", ["no certificate yet", "another key's certificate", "without rotate_key"])
+def test_no_rotation_without_a_due_certificate_of_this_key(run_backend, cleanup, user, tmp_path, situation):
+    """A key whose certificate never came (a first request, a run that stopped before it) is not rotated; nor is
+    anything rotated without rotate_key."""
+    key_path = tmp_path / "user.key"
+    key = write_key(key_path)
+    if situation != "no certificate yet":
+        owner = new_key() if situation == "another key's certificate" else key
+        (tmp_path / "user.crt").write_bytes(certificate_pem(owner.public_key(), user, ["developers"]))
+    args = {"user": user, "groups": ["developers"], "private_key_path": str(key_path),
+            "certificate_path": str(tmp_path / "user.crt"), "renew_before": "2d",
+            "rotate_key": situation != "without rotate_key"}
+    result = run_backend(csr_request, args)
+    cleanup.add(f"{CSR_PATH}/{result['name']}")
+    assert result["changed"] and "next_private_key_path" not in result
+    assert result["public_key_fingerprint"] == Request(make_csr_pem(key, user)).fingerprint
+    assert not os.path.exists(f"{key_path}.next")
+
+
+def test_rotation_in_check_mode_writes_no_key(run_backend, tmp_path):
+    key_path = tmp_path / "user.key"
+    old = write_key(key_path)
+    (tmp_path / "user.crt").write_bytes(certificate_pem(old.public_key(), "rahul", ["developers"]))
+    result = run_backend(csr_request, {"user": "rahul", "groups": ["developers"], "private_key_path": str(key_path),
+                                       "certificate_path": str(tmp_path / "user.crt"), "renew_before": "2d",
+                                       "rotate_key": True}, check_mode=True)
+    assert result["changed"] and result["next_private_key_path"] == f"{key_path}.next"
+    assert sorted(os.listdir(tmp_path)) == ["user.crt", "user.key"]
 
 
 def test_waiting_for_a_csr_nobody_approves_says_how_to_approve_it(run_backend, cleanup, user, tmp_path):
