@@ -7,6 +7,7 @@ Every function returns an error message that names the option and what would be 
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 # X.509 ub-common-name and ub-organization-name (RFC 5280, appendix A.1).
@@ -67,6 +68,15 @@ def dns_safe(value, limit=40):
     """A readable, DNS-subdomain-safe fragment of an arbitrary user name, for default object names."""
     cleaned = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
     return cleaned[:limit].strip("-") or "user"
+
+
+def readable_name(value, limit):
+    """`value` made DNS-safe; when that changed it, a short hash of the exact value keeps distinct values apart
+    (Developers and developers, team:dev and team.dev, long names cut at the same place)."""
+    safe = dns_safe(value, limit)
+    if safe == value:
+        return safe
+    return f"{safe}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
 
 
 def label_errors(option, mapping):

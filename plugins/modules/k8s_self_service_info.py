@@ -78,6 +78,12 @@ csr_name:
   returned: success
   type: str
   sample: kubeaccess-self-service-rahul
+labels:
+  description: Labels the request carries, so that the administrator's runs find it as their inventory's (its label
+    C(kubeaccess.x509/inventory), when the ServiceAccount has it).
+  returned: success
+  type: dict
+  sample: {"kubeaccess.x509/inventory": "default"}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -38,12 +38,12 @@ def pending_items(the_plan, cluster, access, whole_inventory):
     info = cluster_info(access, cluster)
     if not info or info.get("failed"):
         return []
+    items = self_service_items(the_plan, cluster, info)
     inventory = the_plan["settings"]["inventory"]
     entries = {e["user"]: e for e in the_plan["users"] + the_plan["remote_users"] if e["cluster"] == cluster}
     known = {described["user"] for described in the_plan["hosts"].values()}
-    items = []
     for csr in info.get("csrs") or []:
-        if not _ours(csr, inventory):
+        if not _ours(csr, inventory) or csr["name"] in {item["name"] for item in items}:
             continue
         entry = entries.get(csr["user"])
         if entry is None:
@@ -65,6 +65,30 @@ def pending_items(the_plan, cluster, access, whole_inventory):
     return items
 
 
+def _self_service_requests(the_plan, cluster, info):
+    """(entry, csr) for each pending request that a self-service user's ServiceAccount made on `cluster` (the API
+    server sets spec.username to whoever created the request: nobody else can make one in its name)."""
+    entries = {e["self_service"]["requester"]: e for e in the_plan.get("self_service_users", [])
+               if e["cluster"] == cluster}
+    for csr in info.get("csrs") or []:
+        if csr["phase"] == "pending" and csr.get("requester") in entries:
+            yield entries[csr["requester"]], csr
+
+
+def self_service_items(the_plan, cluster, info):
+    """Each self-service request checked against what the user's account publishes: the user's name and groups
+    (the policy's expected_user and allowed_groups) and its one CSR name; the key is the requester's own."""
+    items = []
+    for entry, csr in _self_service_requests(the_plan, cluster, info):
+        if csr["name"] != entry["self_service"]["csr_name"]:
+            items.append(_denial(csr, "KubeaccessNameMismatch", f"a self-service request of {entry['user']} is named "
+                                 f"{entry['self_service']['csr_name']}"))
+            continue
+        policy = {key: value for key, value in entry["approval_policy"].items() if key not in CONTROLLER_ONLY}
+        items.append(dict(policy, name=csr["name"], on_violation="deny", wait=False))
+    return items
+
+
 def _denial(csr, reason, message):
     return {"name": csr["name"], "state": "denied", "condition_reason": reason,
             "condition_message": f"Denied by playbooks/approve.yml: {message}."}
@@ -83,7 +107,7 @@ def outcomes(the_plan, access, approvals):
         for item in result.get("results") or []:
             decided[((result.get("item") or {}).get("key"), item.get("name"))] = item
     inventory = the_plan["settings"]["inventory"]
-    for entry in the_plan["users"] + the_plan["remote_users"]:
+    for entry in the_plan["users"] + the_plan["remote_users"] + the_plan.get("self_service_users", []):
         outcome = results.setdefault(entry["host"], {"changed": False, "failed": False, "msg": []})
         where = f"{entry['user']}@{entry['cluster']}"
         info = cluster_info(access, entry["cluster"])
@@ -91,15 +115,22 @@ def outcomes(the_plan, access, approvals):
             outcome["failed"] = True
             outcome["msg"].append(f"{where}: the requests could not be read: {(info or {}).get('msg', 'not read')}")
             continue
-        mine = [csr for csr in info.get("csrs") or [] if _ours(csr, inventory) and csr["user"] == entry["user"]]
+        if "self_service" in entry:
+            mine = [csr for own, csr in _self_service_requests(the_plan, entry["cluster"], info)
+                    if own["user"] == entry["user"]]
+        else:
+            mine = [csr for csr in info.get("csrs") or [] if _ours(csr, inventory) and csr["user"] == entry["user"]]
         if not mine:
             outcome["msg"].append(f"{where}: no request waits for approval")
         for csr in mine:
-            outcome["msg"].append(_decision_line(where, csr, decided.get((entry["cluster"], csr["name"])), outcome))
+            writer = "the user's next run of playbooks/request.yml" if "self_service" in entry \
+                else "the next onboarding run"
+            outcome["msg"].append(_decision_line(where, csr, decided.get((entry["cluster"], csr["name"])), outcome,
+                                                 writer))
     return results
 
 
-def _decision_line(where, csr, result, outcome):
+def _decision_line(where, csr, result, outcome, writer):
     if result is None:
         outcome["failed"] = True
         return f"{where}: CSR {csr['name']} was not decided"
@@ -112,12 +143,12 @@ def _decision_line(where, csr, result, outcome):
         reasons = "; ".join(result.get("violations") or []) or "not this user's request"
         return f"{where}: CSR {csr['name']} denied: {reasons}"
     return (f"{where}: CSR {csr['name']} approved under the policy (groups {', '.join(csr['groups']) or '(none)'}); "
-            "the next onboarding run writes the kubeconfig")
+            f"{writer} writes the kubeconfig")
 
 
 def foreign_denials(the_plan, approvals):
     """The lines of requests denied as not any inventory user's: shown on the controller's host."""
-    users = {e["user"] for e in the_plan["users"] + the_plan["remote_users"]}
+    users = {e["user"] for e in the_plan["users"] + the_plan["remote_users"] + the_plan.get("self_service_users", [])}
     lines = []
     for result in (approvals or {}).get("results", []):
         for item in result.get("results") or []:

@@ -12,7 +12,6 @@ makes bindings) stops the run. What the steps return is read by access_results.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import re
@@ -26,10 +25,11 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import rea
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import AUTH_ARG_SPEC
 from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import (
     SERVICE_ACCOUNT_CA, AdminConnection, KubeconfigError, admin_connection, kubeconfig_option, parse, read_kubeconfig)
+from ansible_collections.kubeaccess.x509.plugins.module_utils import self_service as self_service_names
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import POLICY_ARG_SPEC
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
-    dns_safe, identity_name_error, namespace_error, object_name_error, parse_duration, parse_renew_before,
-    signer_name_error)
+    identity_name_error, namespace_error, object_name_error, parse_duration, parse_renew_before,
+    readable_name, signer_name_error)
 
 MANAGED_LABEL = "kubeaccess.x509/inventory"
 GRANT_KEYS = ("cluster_role", "role", "namespace", "clusters", "rules")
@@ -39,7 +39,7 @@ EXPECT_KEYS = ("verb", "resource", "namespace", "group", "subresource", "name", 
 CONNECTION_KEYS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "client_cert", "client_key",
                    "validate_certs")
 CLUSTER_KEYS = CONNECTION_KEYS + ("server", "ca_source", "ca_file", "approval", "policy", "signer_name",
-                                  "wait_timeout")
+                                  "wait_timeout", "self_service", "self_service_namespace")
 # How long an approved request may wait for its signer (k8s_csr_approve's wait_timeout).
 DEFAULT_WAIT_TIMEOUT = 120
 # Policy options the role sets itself for every request: the user's name, groups and key.
@@ -114,9 +114,22 @@ def check_clusters(clusters, report):
         wait_timeout = checked_wait_timeout(spec.get("wait_timeout", DEFAULT_WAIT_TIMEOUT), where, report)
         for text in [] if error else cluster_policy_errors(policy, signer):
             report.error(f"{where}.policy", text)
+        self_service = checked_bool(spec.get("self_service", False), f"{where}.self_service", report)
+        namespace = spec.get("self_service_namespace", self_service_names.DEFAULT_NAMESPACE)
+        error = namespace_error(f"{where}.self_service_namespace", str(namespace))
+        if error:
+            report.error(where, error)
         checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=policy, signer_name=signer,
-                             wait_timeout=wait_timeout)
+                             wait_timeout=wait_timeout, self_service=self_service, self_service_namespace=namespace)
     return checked
+
+
+def checked_bool(value, where, report):
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        report.error(where, f"{value!r} is not true or false")
+        return False
 
 
 def checked_wait_timeout(value, where, report):
@@ -250,15 +263,6 @@ def check_grants(grants, where, clusters, report):
     return checked
 
 
-def readable_name(value, limit):
-    """`value` made DNS-safe; when that changed it, a short hash of the exact value keeps distinct values apart
-    (Developers and developers, team:dev and team.dev, long names cut at the same place)."""
-    safe = dns_safe(value, limit)
-    if safe == value:
-        return safe
-    return f"{safe}-{hashlib.sha256(value.encode()).hexdigest()[:8]}"
-
-
 def binding_item(role_kind, role_name, namespace, subject_kind, subject_name, rules, inventory):
     scope = namespace or "cluster"
     role_part = readable_name(role_name, 60) if role_kind == "ClusterRole" else f"role-{readable_name(role_name, 55)}"
@@ -303,7 +307,11 @@ def plan(users, run_hosts, settings, per_user):
             add_binding(bindings, grant, "Group", group, settings["inventory"], shared)
     for host, text in shared_identities(entries):
         refusals[host].append(text)
-    work = {"hosts": {}, "users": [], "remote_users": [], "warnings": []}
+    for host_entries in entries.values():
+        for entry in (e for e in host_entries if "self_service" in e):
+            item = self_service_bindings(entry, settings["inventory"])
+            bindings[entry["cluster"]][("cluster", item["name"])] = item
+    work = {"hosts": {}, "users": [], "remote_users": [], "self_service_users": [], "warnings": []}
     for host in users:
         if host not in run_hosts:
             work["warnings"] += [f"{host} (not in this run): {text}" for text in refusals[host]]
@@ -311,7 +319,8 @@ def plan(users, run_hosts, settings, per_user):
         work["hosts"][host] = {"user": user_name(host, users[host]), "errors": refusals[host]}
         if not refusals[host]:
             for entry in entries[host]:
-                work["remote_users" if "on_host" in entry else "users"].append(entry)
+                work["self_service_users" if "self_service" in entry else "remote_users" if "on_host" in entry
+                     else "users"].append(entry)
     endpoints = cluster_endpoints(clusters, sorted({e["cluster"] for e in work["remote_users"]}), shared)
     requests = {name: [entry["request"] for entry in work["users"] if entry["cluster"] == name] for name in clusters}
     host_requests = {}
@@ -414,6 +423,8 @@ def cluster_endpoints(clusters, names, report):
 
 def controller_paths(entry):
     """The files of an entry on the controller: a user's own, never shared with another user."""
+    if "self_service" in entry:
+        return ()
     if "on_host" in entry:
         return (entry["request"]["certificate_path"],)
     return (entry["request"]["private_key_path"], entry["kubeconfig_path"])
@@ -510,7 +521,7 @@ def user_entries(host, variables, clusters, grants_by_group, settings, own_setti
                                                                                                        "kubeconfig"))
         checked_paths = (("user_access_key_dir", posixpath.join(key_dir, "key")),
                          ("user_access_kubeconfig_path", kubeconfig))
-    for option, path in checked_paths:
+    for option, path in checked_paths if not self_service_everywhere(variables, clusters, on) else ():
         error = writable_dir_error(option, path)
         if error:
             report.error(where, error)
@@ -520,7 +531,16 @@ def user_entries(host, variables, clusters, grants_by_group, settings, own_setti
         except KubeconfigError as exc:
             report.error(where, str(exc))
     expectations = checked_expectations(variables, where, clusters, report)
+    own_self_service = None
+    if "user_access_self_service" in variables:
+        own_self_service = checked_bool(variables["user_access_self_service"], f"{where}: user_access_self_service",
+                                        report)
     for cluster in (c for c in on if c in clusters):
+        self_service = clusters[cluster]["self_service"] if own_self_service is None else own_self_service
+        if self_service:
+            yield from self_service_entry(host, user, groups, cluster, clusters[cluster], remote, lifetime,
+                                          expectations, settings["inventory"], report)
+            continue
         if remote and clusters[cluster].get("ca_source") == "configmap":
             report.error(where, f"ansible_host: the CA of cluster {cluster} comes from the kube-root-ca.crt ConfigMap "
                          f"(user_access_clusters.{cluster}.ca_source), which only the controller reads; for users with "
@@ -556,6 +576,51 @@ def user_entries(host, variables, clusters, grants_by_group, settings, own_setti
         yield entry
 
 
+def self_service_entry(host, user, groups, cluster, spec, remote, lifetime, expectations, inventory, report):
+    """A user who requests their own certificate (playbooks/request.yml on their machine) through a ServiceAccount
+    the role makes on the cluster; the approval checks the request against what that account publishes."""
+    if remote:
+        report.error(host, "user_access_self_service: the user requests their certificate from their own machine "
+                     "with playbooks/request.yml, so the role makes no key there: remove ansible_host, or turn "
+                     "self-service off for the user")
+    if not groups:
+        report.error(host, "user_access_self_service: the user is in no group, so their ServiceAccount would "
+                     "publish nothing to request; give the user user_access_groups")
+    for text in user_policy_errors(cluster, spec["policy"], lifetime, groups, {}):
+        report.error(host, text)
+    namespace = spec["self_service_namespace"]
+    yield {
+        "host": host, "user": user, "groups": list(groups), "cluster": cluster, "approval": spec["approval"],
+        "approval_policy": dict(spec["policy"], expected_user=user, allowed_groups=list(groups),
+                                allowed_signers=[spec["signer_name"]], wait=False),
+        "expect": [{k: v for k, v in e.items() if k != "clusters"} for e in expectations
+                   if cluster in (e.get("clusters") or [cluster])],
+        "self_service": {"namespace": namespace, "service_account": self_service_names.account_name(user),
+                         "csr_name": self_service_names.csr_name(user),
+                         "requester": self_service_names.requester(namespace, user)},
+        # The k8s_self_service_account item of the user on this cluster.
+        "self_service_account": {"user": user, "groups": list(groups), "namespace": namespace,
+                                 "labels": {MANAGED_LABEL: inventory}},
+    }
+
+
+def self_service_bindings(entry, inventory):
+    """What the user's ServiceAccount may do: create certificate requests, and read, watch and replace only the one
+    it is named for; read only itself (its annotations say what it may request). A ClusterRoleBinding: RBAC cannot
+    limit create to a name, and a ServiceAccount's own namespace need not exist when the bindings are made."""
+    described = entry["self_service"]
+    csrs = {"api_groups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
+    rules = [dict(csrs, verbs=["create"]),
+             dict(csrs, verbs=["get", "watch", "delete"], resource_names=[described["csr_name"]]),
+             {"api_groups": [""], "resources": ["serviceaccounts"], "verbs": ["get"],
+              "resource_names": [described["service_account"]]}]
+    role = f"kubeaccess-self-service-{readable_name(entry['user'], 40)}"
+    return {"name": role, "role_kind": "ClusterRole", "role_name": role, "rules": rules,
+            "subjects": [{"kind": "ServiceAccount", "name": described["service_account"],
+                          "namespace": described["namespace"]}],
+            "labels": {MANAGED_LABEL: inventory}, "subjects_mode": "exact"}
+
+
 def checked_expectations(variables, where, clusters, report):
     expectations = variables.get("user_access_expect") or []
     if not isinstance(expectations, list):
@@ -574,6 +639,12 @@ def checked_expectations(variables, where, clusters, report):
         else:
             checked.append(expectation)
     return checked
+
+
+def self_service_everywhere(variables, clusters, on):
+    """The user has no files the role writes: self-service on every cluster they are on."""
+    own = variables.get("user_access_self_service")
+    return all((clusters[c]["self_service"] if own is None else own is True) for c in on if c in clusters)
 
 
 def key_settings(own_settings, where, report):

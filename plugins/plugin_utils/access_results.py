@@ -188,7 +188,7 @@ def host_kubeconfig_results(work, hostvars, play_hosts):
 
 # -- each user's own outcome -----------------------------------------------------------------------------------------
 
-def outcomes(work, requests, approvals, kubeconfigs, bindings):
+def outcomes(work, requests, approvals, kubeconfigs, bindings, accounts=None):
     """host -> {changed, failed, msg} for the users of `work` (and, from the plan, every user it refused): refused,
     failed at a step of theirs, or done, with one summary line per cluster. A user counts as changed when anything
     of theirs changed: their key, CSR, certificate or kubeconfig, or a binding that grants them something (by name
@@ -203,9 +203,7 @@ def outcomes(work, requests, approvals, kubeconfigs, bindings):
     for entry in work["users"]:
         host, cluster_steps = entry["host"], steps[entry["cluster"]]
         outcome = results.setdefault(host, {"changed": False, "failed": False})
-        subjects = [("Group", g) for g in entry["groups"]] + [("User", entry["user"])]
-        mine = [b for b in work["bindings"][entry["cluster"]]
-                if any((s["kind"], s["name"]) in subjects for s in b["subjects"])]
+        mine = [b for b in work["bindings"][entry["cluster"]] if _grants(b, entry)]
         failure = cluster_steps.failure(entry)
         if failure:
             outcome["failed"] = True
@@ -217,12 +215,42 @@ def outcomes(work, requests, approvals, kubeconfigs, bindings):
         lines.setdefault(host, []).append(summary_line(entry, cluster_steps, mine))
         if cluster_steps.request(entry).get("stale"):
             lines[host].append(f"{entry['user']}@{entry['cluster']}: {cluster_steps.request(entry)['stale']}")
+    for entry in work.get("self_service_users", []):
+        outcome = results.setdefault(entry["host"], {"changed": False, "failed": False})
+        account = keyed(accounts, entry["cluster"], "user").get(entry["user"]) or {}
+        mine = [b for b in work["bindings"][entry["cluster"]] if _grants(b, entry)]
+        outcome["changed"] |= bool(account.get("changed")) or any(
+            (b.get("namespace"), b["name"]) in changed_bindings[entry["cluster"]] for b in mine)
+        if account.get("failed") or not account:
+            outcome["failed"] = True
+            errors.setdefault(entry["host"], []).append(
+                f"{entry['user']}@{entry['cluster']}: the self-service account failed: "
+                f"{account.get('msg') or 'it was not made'}")
+        lines.setdefault(entry["host"], []).append(self_service_line(entry, mine))
     for host, waiting in work.get("waiting", {}).items():
         results.setdefault(host, {"changed": False, "failed": False})
         lines.setdefault(host, []).extend(waiting)
     for host, host_lines in lines.items():
         results[host]["msg"] = errors.get(host, []) + host_lines
     return results
+
+
+def _grants(binding, entry):
+    """The binding grants the entry's user something: by name, a group, or the user's self-service account."""
+    subjects = [("Group", g) for g in entry["groups"]] + [("User", entry["user"])]
+    if "self_service" in entry:
+        subjects.append(("ServiceAccount", entry["self_service"]["service_account"]))
+    return any((s["kind"], s["name"]) in subjects for s in binding["subjects"])
+
+
+def self_service_line(entry, bindings):
+    described = entry["self_service"]
+    names = [f"{b['name']} ({b.get('namespace', 'cluster-wide')})" for b in bindings]
+    return (f"{entry['user']}@{entry['cluster']}: groups {', '.join(entry['groups'])}; self-service: the user "
+            f"requests their own certificate with playbooks/request.yml and a token of the ServiceAccount "
+            f"{described['namespace']}/{described['service_account']} (kubectl create token "
+            f"{described['service_account']} -n {described['namespace']}), as CSR {described['csr_name']}, which "
+            f"playbooks/approve.yml decides; bindings {', '.join(names) or '(none)'}")
 
 
 def _changed_bindings(bindings, cluster):

@@ -23,7 +23,8 @@ ROLE_WIDE = ("clusters", "group_grants", "base_dir", "inventory", "require_group
              "prune")
 PER_USER = ("lifetime", "renew_before", "key_type", "key_size", "rotate_key")
 # Variables that only a user has: never role-wide.
-USER_ONLY = ("name", "groups", "grants", "namespace", "user_clusters", "key_dir", "kubeconfig_path", "expect")
+USER_ONLY = ("name", "groups", "grants", "namespace", "user_clusters", "key_dir", "kubeconfig_path", "expect",
+             "self_service")
 CONNECTION_VARIABLES = ("ansible_host", "ansible_connection")
 MISSING = object()
 

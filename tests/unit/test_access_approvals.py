@@ -109,3 +109,47 @@ def test_requests_denied_as_nobodys_are_named(tmp_path):
         {"name": "rahul-1", "phase": "denied", "user": "rahul", "changed": True}]}})
     assert access_approvals.foreign_denials(the_plan, decided) == [
         "local: CSR mallory-1 for mallory denied: not a user of this inventory"]
+
+
+# == self-service requests ===========================================================================================
+
+def self_service_plan(tmp_path):
+    users = dict(USERS, rahul={"user_access_groups": ["developers"], "user_access_self_service": True})
+    clusters = one_cluster(policy={"max_expiration_seconds": 86400}, self_service_namespace="ss")
+    the_plan = make_plan(tmp_path, users, clusters=clusters, inventory="team-a")
+    assert not the_plan["errors"], the_plan["errors"]
+    return dict(the_plan, settings={"clusters": clusters, "inventory": "team-a"})
+
+
+def self_service_csr(name="kubeaccess-self-service-rahul", user="rahul", requester="system:serviceaccount:ss:"
+                     "kubeaccess-rahul", groups=("developers",)):
+    """A request the account made itself: no inventory label, its key unknown to the approver."""
+    return dict(csr(user, FP_OTHER, name=name, groups=groups), managed_by=None, inventory=None, requester=requester)
+
+
+def test_a_self_service_request_is_checked_against_what_the_account_publishes(tmp_path):
+    """Found by who made it (spec.username, set by the API server), checked as the user's: name and groups."""
+    the_plan = self_service_plan(tmp_path)
+    (item,) = access_approvals.pending_items(the_plan, "local", access(self_service_csr()), True)
+    assert (item["name"], item["expected_user"], item["allowed_groups"], item["on_violation"]) == (
+        "kubeaccess-self-service-rahul", "rahul", ["developers"], "deny")
+    assert item["max_expiration_seconds"] == 86400 and "expected_public_key_fingerprint" not in item
+
+
+def test_a_self_service_request_under_another_name_is_denied_and_others_requests_are_not_taken_for_it(tmp_path):
+    the_plan = self_service_plan(tmp_path)
+    (item,) = access_approvals.pending_items(the_plan, "local", access(self_service_csr(name="rahul-admin")), True)
+    assert item["state"] == "denied" and "is named kubeaccess-self-service-rahul" in item["condition_message"]
+    # The same name and CN from anyone but the account: not a self-service request (nor the inventory's).
+    foreign = self_service_csr(requester="system:serviceaccount:ss:kubeaccess-seema")
+    assert access_approvals.pending_items(the_plan, "local", access(foreign), True) == []
+
+
+def test_a_self_service_users_outcome_names_the_decision_and_who_writes_the_kubeconfig(tmp_path):
+    the_plan = self_service_plan(tmp_path)
+    decided = looped({"local": {"changed": True, "results": [
+        {"name": "kubeaccess-self-service-rahul", "phase": "approved", "changed": True}]}})
+    outcome = access_approvals.outcomes(the_plan, access(self_service_csr()), decided)["rahul"]
+    assert outcome["changed"] and not outcome["failed"]
+    assert outcome["msg"] == ["rahul@local: CSR kubeaccess-self-service-rahul approved under the policy (groups "
+                              "developers); the user's next run of playbooks/request.yml writes the kubeconfig"]

@@ -968,6 +968,50 @@ def test_key_rotation_is_each_users_own_and_checked(tmp_path):
     assert_starts(refusals(the_plan, "bob"), ["bob: user_access_rotate_key: 'sometimes' is not true or false"])
 
 
+def test_a_self_service_user_gets_an_account_and_its_rbac_and_nothing_on_the_controller(tmp_path):
+    """user_access_self_service: no key, request or kubeconfig of the role's; the account publishes the user's name
+    and groups; a ClusterRole lets it create requests and read, watch and replace only its own, and read itself."""
+    users = {"rahul": {"user_access_groups": ["developers"], "user_access_self_service": True},
+             "seema": {"user_access_groups": ["developers"]}}
+    the_plan = make_plan(tmp_path, users, one_cluster(self_service_namespace="ss"))
+    assert the_plan["errors"] == [] and all_refusals(the_plan) == []
+    assert [e["user"] for e in the_plan["users"]] == ["seema"]
+    assert [r["user"] for r in the_plan["requests"]["local"]] == ["seema"]
+    (entry,) = the_plan["self_service_users"]
+    assert entry["self_service"] == {"namespace": "ss", "service_account": "kubeaccess-rahul",
+                                     "csr_name": "kubeaccess-self-service-rahul",
+                                     "requester": "system:serviceaccount:ss:kubeaccess-rahul"}
+    assert entry["self_service_account"] == {"user": "rahul", "groups": ["developers"], "namespace": "ss",
+                                             "labels": {LABEL: "default"}}
+    (binding,) = [b for b in the_plan["bindings"]["local"] if b["name"] == "kubeaccess-self-service-rahul"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kubeaccess-rahul", "namespace": "ss"}]
+    assert [(r["verbs"], r.get("resource_names")) for r in binding["rules"]] == [
+        (["create"], None), (["get", "watch", "delete"], ["kubeaccess-self-service-rahul"]),
+        (["get"], ["kubeaccess-rahul"])]
+
+
+def test_self_service_for_every_user_of_a_cluster_unless_a_user_says_otherwise(tmp_path):
+    users = {"rahul": {"user_access_groups": ["developers"]},
+             "seema": {"user_access_groups": ["developers"], "user_access_self_service": False}}
+    the_plan = make_plan(tmp_path, users, one_cluster(self_service=True))
+    assert [e["user"] for e in the_plan["self_service_users"]] == ["rahul"]
+    assert [e["user"] for e in the_plan["users"]] == ["seema"]
+    assert the_plan["self_service_users"][0]["self_service"]["namespace"] == "kubeaccess-self-service"
+
+
+@pytest.mark.parametrize("variables, expected", [
+    ({"user_access_grants": [{"cluster_role": "view"}]},
+     "rahul: user_access_self_service: the user is in no group, so their ServiceAccount would publish nothing"),
+    ({"user_access_groups": ["developers"], "ansible_host": "laptop"},
+     "rahul: user_access_self_service: the user requests their certificate from their own machine"),
+    ({"user_access_groups": ["developers"], "user_access_self_service": "often"},
+     "rahul: user_access_self_service: 'often' is not true or false"),
+], ids=["no groups", "ansible_host", "not a bool"])
+def test_a_self_service_user_the_role_cannot_serve_is_refused_naming_the_variable(tmp_path, variables, expected):
+    users = {"rahul": dict({"user_access_self_service": True}, **variables)}
+    assert_starts(refusals(make_plan(tmp_path, users), "rahul"), [expected])
+
+
 def test_the_approval_pins_the_users_own_groups(tmp_path):
     """A policy that allows more groups than the user has: the approval allows exactly the user's groups."""
     policy = {"allowed_groups": ["developers", "qa"], "max_expiration_seconds": 86400}

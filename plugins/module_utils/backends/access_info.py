@@ -81,6 +81,7 @@ def csrs_of(listing, users):
                       "public_key_fingerprint": request.fingerprint,
                       "managed_by": labels.get(csr_object.MANAGED_BY_LABEL), "inventory": labels.get(INVENTORY_LABEL),
                       "signer_name": (obj.get("spec") or {}).get("signerName"),
+                      "requester": (obj.get("spec") or {}).get("username"),
                       "created": metadata.get("creationTimestamp"), "approval": approval_of(obj),
                       "certificate_serial": serial})
     return sorted(found, key=lambda csr: csr["name"])

@@ -55,7 +55,8 @@ def read_account(client):
         raise InfoError(f"ServiceAccount {namespace}/{name} publishes no self-service request (annotations "
                         f"{self_service.USER_ANNOTATION}, /groups, /csr-name): {ASK_ADMINISTRATOR}")
     user, groups, csr_name = published
-    return {"namespace": namespace, "service_account": name, "user": user, "groups": groups, "csr_name": csr_name}
+    return {"namespace": namespace, "service_account": name, "user": user, "groups": groups, "csr_name": csr_name,
+            "labels": self_service.request_labels(obj)}
 
 
 def run(module):
