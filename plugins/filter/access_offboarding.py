@@ -13,4 +13,5 @@ class FilterModule:
             "access_offboarding_groups": model.groups_of,
             "access_offboarding_csrs": model.csr_items,
             "access_offboarding_report": model.report,
+            "access_offboarding_accounts": model.account_items,
         }

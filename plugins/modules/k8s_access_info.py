@@ -183,6 +183,17 @@ csrs:
           null. It matches a certificate on disk with the request that issued it.
       type: str
       version_added: 0.2.0
+    certificate_not_after:
+      description:
+        - The issued certificate's NotAfter (RFC 3339, UTC), or null; until then it cannot be revoked.
+      type: str
+      version_added: 0.2.0
+    requester:
+      description:
+        - Its C(spec.username), which the API server sets to whoever created it (a self-service request's is its
+          ServiceAccount, C(system:serviceaccount:NAMESPACE:NAME)).
+      type: str
+      version_added: 0.2.0
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -10,14 +10,18 @@ not reach. A name of which nothing is found is reported as such, since a typo mu
 
 from __future__ import annotations
 
+import datetime
 import os
 
+from ansible_collections.kubeaccess.x509.plugins.module_utils import self_service
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate, CryptoInputError
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import MANAGED_BY, default_name
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file
 from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import KubeconfigError, parse
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils.access_plan import REMOTE_KEY_DIR, user_files
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils.access_results import cluster_results
+
+SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 
 
 def found_on_controller(users, base_dir, clusters):
@@ -85,11 +89,32 @@ def csr_items(found, cluster, access, inventory):
     return items
 
 
+def account_items(found, cluster, plan, access, bindings):
+    """k8s_self_service_account state=absent items for the offboarded users' ServiceAccounts on `cluster`: deleting
+    one ends its tokens at once. Found where self-service is in use now (in the cluster's self_service_namespace),
+    and, for a user the inventory no longer describes, by what the account left: a binding of theirs that this run
+    pruned, or a request it made (spec.username names its namespace)."""
+    items = set()
+    if cluster in plan["self_service_clusters"]:
+        namespace = plan["settings"]["clusters"][cluster]["self_service_namespace"]
+        items |= {(user, namespace) for user in found["users"]}
+    accounts = {self_service.account_name(user): user for user in found["users"]}
+    for entry in _loop_item(bindings, cluster).get("pruned") or []:
+        for subject in entry.get("subjects") or []:
+            if subject.get("kind") == "ServiceAccount" and subject.get("name") in accounts and subject.get("namespace"):
+                items.add((accounts[subject["name"]], subject["namespace"]))
+    for csr in _loop_item(access, cluster).get("csrs") or []:
+        namespace, _colon, name = (csr.get("requester") or "").removeprefix(SERVICE_ACCOUNT_PREFIX).rpartition(":")
+        if (csr.get("requester") or "").startswith(SERVICE_ACCOUNT_PREFIX) and accounts.get(name) == csr["user"]:
+            items.add((csr["user"], namespace))
+    return [{"user": user, "namespace": namespace} for user, namespace in sorted(items)]
+
+
 def _ours(obj, inventory):
     return obj.get("managed_by") == MANAGED_BY and obj.get("inventory") == inventory
 
 
-def report(found, clusters, access, bindings, deletions, inventory, check_mode=False):
+def report(found, clusters, access, bindings, deletions, inventory, check_mode=False, accounts=None):
     """{"lines": user -> lines, "not_found": [users]}: what was deleted where, what could not be reached, and what
     still grants each user's name or certificate's groups something, ours or not, until when.
 
@@ -104,6 +129,11 @@ def report(found, clusters, access, bindings, deletions, inventory, check_mode=F
             cluster_lines, seen = _cluster_lines(user, described, cluster, _loop_item(access, cluster),
                                                  _loop_item(bindings, cluster), cluster_results(deletions, cluster),
                                                  inventory, check_mode)
+            for account in cluster_results(accounts, cluster):
+                if account.get("user") == user and account.get("action") == "delete":
+                    seen = True
+                    cluster_lines.insert(0, f"self-service ServiceAccount {account['namespace']}/{account['name']} "
+                                            f"{_deleted(check_mode)}: its tokens no longer work")
             anything |= seen
             user_lines += [f"{cluster}: {line}" for line in cluster_lines]
         if not anything:
@@ -145,10 +175,26 @@ def _deleted(check_mode):
     return "would be deleted (check mode)" if check_mode else "deleted"
 
 
+def _issued_certificate(csrs):
+    """The facts of the latest certificate issued through one of `csrs`, for a user whose certificate the controller
+    never held (a self-service user's)."""
+    issued = sorted((csr for csr in csrs if csr.get("certificate_not_after")), key=lambda c: c["certificate_not_after"])
+    if not issued:
+        return None
+    latest = issued[-1]
+    expired = _parse_time(latest["certificate_not_after"]) <= datetime.datetime.now(datetime.timezone.utc)
+    return {"serial": latest["certificate_serial"], "common_name": latest["user"], "groups": latest["groups"],
+            "not_after": latest["certificate_not_after"], "expired": expired, "csr_name": latest["name"]}
+
+
+def _parse_time(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+
+
 def _cluster_lines(user, described, cluster, access, bindings, deletions, inventory, check_mode):
     """Lines about `user` on `cluster`, and whether anything of the user's was there."""
-    certificate = described["clusters"][cluster]["certificate"]
     csrs = [csr for csr in access.get("csrs") or [] if csr["user"] == user]
+    certificate = described["clusters"][cluster]["certificate"] or _issued_certificate(csrs)
     deleted = {result["name"]: result.get("phase_before") for result in deletions
                if result.get("action") == "delete" and result.get("name")}
     lines = []

@@ -326,8 +326,12 @@ def plan(users, run_hosts, settings, per_user):
     host_requests = {}
     for entry in work["remote_users"]:
         host_requests.setdefault(entry["host"], []).append(entry["on_host"]["request"])
+    # Where self-service is in use: offboarding deletes the offboarded users' ServiceAccounts there.
+    self_service_clusters = sorted({name for name, spec in clusters.items() if spec["self_service"]}
+                                   | {e["cluster"] for es in entries.values() for e in es if "self_service" in e})
     return dict(work, errors=shared.errors, endpoints=endpoints, requests=requests, host_requests=host_requests,
-                bindings={name: list(items.values()) for name, items in bindings.items()})
+                bindings={name: list(items.values()) for name, items in bindings.items()},
+                self_service_clusters=self_service_clusters)
 
 
 def check_group_grants(group_grants, clusters, report):

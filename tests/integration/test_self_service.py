@@ -15,7 +15,7 @@ from cryptography import x509
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import self_service
 from tests.integration.test_onboarding import BIN, COLLECTIONS_PATH, ROOT, Onboarding, Run, whoami
-from tests.kube import CSR_PATH, KubeHTTP, csr_manifest, make_csr_pem, new_key
+from tests.kube import CSR_PATH, KubeHTTP, csr_manifest, make_csr_pem, new_key, wait_for
 
 
 @pytest.fixture
@@ -110,6 +110,22 @@ def test_a_user_requests_collects_and_renews_their_own_certificate(onboarding, a
     with open(os.path.join(machine.home, ".kube", "kubeaccess", "local.crt"), "rb") as handle:
         assert x509.load_pem_x509_certificate(handle.read()).serial_number != serial
     assert whoami(machine.kubeconfig)["username"] == rahul
+
+    # Offboarding: the account goes (its token stops working), its request too, and the report says until when the
+    # certificate, which the controller never held, stays valid.
+    del onboarding.users[rahul]
+    onboarding.write_inventory()
+    offboarded = onboarding.run("offboard.yml", "-e", f"user={rahul}").ok()
+    assert (f"self-service ServiceAccount {onboarding.namespace}/{self_service.account_name(rahul)} deleted: its "
+            "tokens no longer work") in offboarded.output
+    assert f"CSRs deleted: {name} (issued)" in offboarded.output
+    assert "cannot be revoked and is valid until" in offboarded.output
+    assert admin.request("GET", f"{CSR_PATH}/{name}").status_code == 404
+    # The API server drops a deleted account's tokens once its cache has seen the deletion.
+    as_account = KubeHTTP(machine.request_kubeconfig, str(tmp_path / "gone"))
+    wait_for(lambda: as_account.request("GET", f"{CSR_PATH}/{name}").status_code == 401,
+             what="the deleted account's token to be refused (401)")
+    assert [b for b in onboarding.bindings() if b[2] == f"kubeaccess-self-service-{rahul}"] == []
 
 
 @pytest.mark.parametrize("common_name, groups, rule", [

@@ -315,4 +315,49 @@ def test_filter_names():
         "access_offboarding_found": access_offboarding.found_on_controller,
         "access_offboarding_groups": access_offboarding.groups_of,
         "access_offboarding_csrs": access_offboarding.csr_items,
-        "access_offboarding_report": access_offboarding.report}
+        "access_offboarding_report": access_offboarding.report,
+        "access_offboarding_accounts": access_offboarding.account_items}
+
+
+# == self-service users ================================================================================================
+
+SELF_SERVICE_CSR = dict(csr("kubeaccess-self-service-rahul", "rahul"), groups=["developers"],
+                        requester="system:serviceaccount:team-ss:kubeaccess-rahul", certificate_serial="0A0B",
+                        certificate_not_after="2099-01-01T00:00:00Z")
+
+
+def test_account_items_find_a_removed_users_account_by_what_it_left(tmp_path):
+    """rahul is no longer in the inventory: his account is found by the request it made (its namespace from
+    spec.username) and by the binding of his that this run pruned; nothing is asked where nothing points to one."""
+    found = access_offboarding.found_on_controller(["rahul"], str(tmp_path), CLUSTERS)
+    no_self_service = {"self_service_clusters": [], "settings": {"clusters": {"local": {}}}}
+    assert access_offboarding.account_items(found, "local", no_self_service, access(csrs=[SELF_SERVICE_CSR]),
+                                            pruned()) == [{"user": "rahul", "namespace": "team-ss"}]
+    binding = looped({"local": {"changed": True, "results": [], "pruned": [
+        {"kind": "ClusterRoleBinding", "name": "kubeaccess-self-service-rahul",
+         "subjects": [{"kind": "ServiceAccount", "name": "kubeaccess-rahul", "namespace": "other-ss"}]}]}})
+    assert access_offboarding.account_items(found, "local", no_self_service, access(), binding) == [
+        {"user": "rahul", "namespace": "other-ss"}]
+    assert access_offboarding.account_items(found, "local", no_self_service, access(), pruned()) == []
+    in_use = {"self_service_clusters": ["local"],
+              "settings": {"clusters": {"local": {"self_service_namespace": "kubeaccess-self-service"}}}}
+    assert access_offboarding.account_items(found, "local", in_use, access(), pruned()) == [
+        {"user": "rahul", "namespace": "kubeaccess-self-service"}]
+
+
+def test_report_of_a_self_service_user_names_the_account_and_the_certificate_it_requested(tmp_path):
+    """The controller never held the certificate: the one the request issued is reported, until its NotAfter."""
+    found = access_offboarding.found_on_controller(["rahul"], str(tmp_path), CLUSTERS)
+    accounts = registered({"local": [{"user": "rahul", "namespace": "team-ss", "name": "kubeaccess-rahul",
+                                      "action": "delete", "changed": True}]})
+    result = access_offboarding.report(found, CLUSTERS, access([DEVELOPERS_EDIT], [SELF_SERVICE_CSR]), pruned(),
+                                       deleted(("kubeaccess-self-service-rahul", "issued")), INVENTORY, False,
+                                       accounts)
+    assert result["not_found"] == []
+    assert result["lines"]["rahul"][:2] == [
+        "local: self-service ServiceAccount team-ss/kubeaccess-rahul deleted: its tokens no longer work",
+        "local: CSRs deleted: kubeaccess-self-service-rahul (issued)"]
+    assert result["lines"]["rahul"][2].startswith(
+        "local: the certificate (serial 0A0B, CN rahul, groups developers) cannot be revoked and is valid until "
+        "2099-01-01T00:00:00Z. Until then these bindings still grant it access: RoleBinding "
+        "dev/kubeaccess-group-developers-edit")

@@ -565,3 +565,21 @@ def test_filter_names():
         "access_host_copies": access_results.host_copies,
         "access_host_kubeconfigs": access_results.host_kubeconfig_items,
         "access_host_kubeconfig_results": access_results.host_kubeconfig_results}
+
+
+def test_a_self_service_users_outcome_names_the_account_and_fails_when_it_was_not_made(tmp_path):
+    users = {"rahul": {"user_access_groups": ["developers"], "user_access_self_service": True}}
+    the_plan = make_plan(tmp_path, users)
+    made = registered({"local": [{"user": "rahul", "namespace": "kubeaccess-self-service", "name": "kubeaccess-rahul",
+                                  "action": "create", "changed": True}]})
+    outcome = access_results.outcomes(the_plan, registered({}), registered({}), registered({}), registered({}),
+                                      made)["rahul"]
+    assert outcome["changed"] and not outcome["failed"]
+    assert outcome["msg"][0].startswith(
+        "rahul@local: groups developers; self-service: the user requests their own certificate with "
+        "playbooks/request.yml and a token of the ServiceAccount kubeaccess-self-service/kubeaccess-rahul")
+    refused = registered({"local": [failed_item("namespace: kubeaccess-self-service is being deleted", user="rahul")]})
+    outcome = access_results.outcomes(the_plan, registered({}), registered({}), registered({}), registered({}),
+                                      refused)["rahul"]
+    assert outcome["failed"] and outcome["msg"][0] == (
+        "rahul@local: the self-service account failed: namespace: kubeaccess-self-service is being deleted")

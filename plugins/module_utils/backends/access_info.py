@@ -69,7 +69,7 @@ def csrs_of(listing, users):
         try:
             request = csr_object.request_of(obj)
             issued = csr_object.certificate_pem(obj)
-            serial = Certificate(issued).serial if issued else None
+            certificate = Certificate(issued) if issued else None
         except (CryptoInputError, ValueError, KeyError):
             continue
         if users is not None and request.common_name not in users:
@@ -83,7 +83,8 @@ def csrs_of(listing, users):
                       "signer_name": (obj.get("spec") or {}).get("signerName"),
                       "requester": (obj.get("spec") or {}).get("username"),
                       "created": metadata.get("creationTimestamp"), "approval": approval_of(obj),
-                      "certificate_serial": serial})
+                      "certificate_serial": certificate.serial if certificate else None,
+                      "certificate_not_after": certificate.describe()["not_after"] if certificate else None})
     return sorted(found, key=lambda csr: csr["name"])
 
 
