@@ -41,6 +41,7 @@ class ActionModule(ActionBase):
         work, verify = self._task.args["plan"], self._task.args["verify"]
         bindings = self._task.args.get("bindings") or {}
         accounts = self._task.args.get("accounts") or {}
+        decisions = self._task.args.get("self_service_decisions") or {}
         reason = in_process_refusal(self, task_vars)
         if reason is None:
             display.vvv(f"{self._task.action}: runs in the controller process")
@@ -61,7 +62,7 @@ class ActionModule(ActionBase):
         failures, warnings = outcome.pop("failures"), outcome.pop("warnings")
         result.update(outcome, changed=any(outcome[step]["changed"] for step in outcome),
                       outcomes=access_results.outcomes(work, outcome["requests"], outcome["approvals"],
-                                                       outcome["kubeconfigs"], bindings, accounts))
+                                                       outcome["kubeconfigs"], bindings, accounts, decisions))
         if warnings:
             result["warnings"] = warnings
         if failures:

@@ -12,4 +12,5 @@ class FilterModule:
             "access_pending_approvals": model.pending_items,
             "access_approval_outcomes": model.outcomes,
             "access_foreign_denials": model.foreign_denials,
+            "access_self_service_approvals": model.onboarding_items,
         }

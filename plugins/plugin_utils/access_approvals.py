@@ -89,6 +89,16 @@ def self_service_items(the_plan, cluster, info):
     return items
 
 
+def onboarding_items(the_plan, cluster, access):
+    """What onboarding decides on `cluster` where approval is automatic: the pending self-service requests (the
+    role's own requests it approves in its own steps)."""
+    info = cluster_info(access, cluster)
+    described = the_plan["settings"]["clusters"][cluster] or {}
+    if not info or info.get("failed") or described.get("approval", "auto") != "auto":
+        return []
+    return self_service_items(the_plan, cluster, info)
+
+
 def _denial(csr, reason, message):
     return {"name": csr["name"], "state": "denied", "condition_reason": reason,
             "condition_message": f"Denied by playbooks/approve.yml: {message}."}

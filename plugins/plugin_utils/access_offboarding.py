@@ -96,7 +96,8 @@ def account_items(found, cluster, plan, access, bindings):
     pruned, or a request it made (spec.username names its namespace)."""
     items = set()
     if cluster in plan["self_service_clusters"]:
-        namespace = plan["settings"]["clusters"][cluster]["self_service_namespace"]
+        described = plan["settings"]["clusters"][cluster] or {}
+        namespace = described.get("self_service_namespace", self_service.DEFAULT_NAMESPACE)
         items |= {(user, namespace) for user in found["users"]}
     accounts = {self_service.account_name(user): user for user in found["users"]}
     for entry in _loop_item(bindings, cluster).get("pruned") or []:

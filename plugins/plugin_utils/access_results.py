@@ -188,7 +188,7 @@ def host_kubeconfig_results(work, hostvars, play_hosts):
 
 # -- each user's own outcome -----------------------------------------------------------------------------------------
 
-def outcomes(work, requests, approvals, kubeconfigs, bindings, accounts=None):
+def outcomes(work, requests, approvals, kubeconfigs, bindings, accounts=None, self_service_decisions=None):
     """host -> {changed, failed, msg} for the users of `work` (and, from the plan, every user it refused): refused,
     failed at a step of theirs, or done, with one summary line per cluster. A user counts as changed when anything
     of theirs changed: their key, CSR, certificate or kubeconfig, or a binding that grants them something (by name
@@ -227,6 +227,12 @@ def outcomes(work, requests, approvals, kubeconfigs, bindings, accounts=None):
                 f"{entry['user']}@{entry['cluster']}: the self-service account failed: "
                 f"{account.get('msg') or 'it was not made'}")
         lines.setdefault(entry["host"], []).append(self_service_line(entry, mine))
+        decided = keyed(self_service_decisions, entry["cluster"], "name").get(entry["self_service"]["csr_name"])
+        if decided:
+            line, failed = self_service_decision(entry, decided)
+            outcome["changed"] |= bool(decided.get("changed"))
+            outcome["failed"] |= failed
+            (errors if failed else lines).setdefault(entry["host"], []).append(line)
     for host, waiting in work.get("waiting", {}).items():
         results.setdefault(host, {"changed": False, "failed": False})
         lines.setdefault(host, []).extend(waiting)
@@ -251,6 +257,18 @@ def self_service_line(entry, bindings):
             f"{described['namespace']}/{described['service_account']} (kubectl create token "
             f"{described['service_account']} -n {described['namespace']}), as CSR {described['csr_name']}, which "
             f"playbooks/approve.yml decides; bindings {', '.join(names) or '(none)'}")
+
+
+def self_service_decision(entry, decided):
+    """(line, failed) for the decision this run made on the user's own request."""
+    where, name = f"{entry['user']}@{entry['cluster']}", entry["self_service"]["csr_name"]
+    if decided.get("failed"):
+        return f"{where}: CSR {name} could not be decided: {decided.get('msg')}", True
+    if decided.get("phase") == "denied":
+        reasons = "; ".join(decided.get("violations") or []) or "not this account's request"
+        return f"{where}: CSR {name} denied: {reasons}", True
+    return (f"{where}: CSR {name} approved under the policy; the user's next run of playbooks/request.yml writes "
+            "the kubeconfig"), False
 
 
 def _changed_bindings(bindings, cluster):

@@ -1,7 +1,7 @@
 """Self-service end to end on the cluster under test: onboarding makes the user's ServiceAccount (publishing the user
 name, groups and CSR name) and its RBAC; on a second "machine" (its own HOME, nothing but a kubeconfig holding the
-account's token) playbooks/request.yml makes the key there and submits the request; approve.yml approves it under
-the policy; request.yml collects the certificate and writes a verified kubeconfig there, changes nothing when run
+account's token) playbooks/request.yml makes the key there and submits the request; approve.yml (or onboarding,
+where approval is automatic) approves it under the policy; request.yml collects the certificate and writes a verified kubeconfig there, changes nothing when run
 again, and renews inside the window. Requests for a name or groups the account does not publish are denied."""
 # pylint: disable=missing-function-docstring,redefined-outer-name  # pytest fixtures are parameters named as fixtures
 
@@ -105,7 +105,10 @@ def test_a_user_requests_collects_and_renews_their_own_certificate(onboarding, a
     # Inside the renewal window (1 day of a 1-day certificate): a new request, for 2 days, collected once approved.
     renewal = ("-e", "renew_before=1d", "-e", "lifetime_seconds=172800")
     assert f"CSR {name} is pending" in machine.request(*renewal).ok().output
-    onboarding.run("approve.yml").ok()
+    # With automatic approval, onboarding decides self-service requests too, as approve.yml does.
+    onboarded = onboarding.run("onboard.yml").ok()
+    assert f"CSR {name} approved under the policy; the user's next run of playbooks/request.yml" in onboarded.output
+    assert onboarded.recap(rahul)["changed"] == 1
     machine.request(*renewal).ok()
     with open(os.path.join(machine.home, ".kube", "kubeaccess", "local.crt"), "rb") as handle:
         assert x509.load_pem_x509_certificate(handle.read()).serial_number != serial

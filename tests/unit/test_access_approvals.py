@@ -153,3 +153,12 @@ def test_a_self_service_users_outcome_names_the_decision_and_who_writes_the_kube
     assert outcome["changed"] and not outcome["failed"]
     assert outcome["msg"] == ["rahul@local: CSR kubeaccess-self-service-rahul approved under the policy (groups "
                               "developers); the user's next run of playbooks/request.yml writes the kubeconfig"]
+
+
+def test_onboarding_decides_self_service_requests_only_where_approval_is_automatic(tmp_path):
+    the_plan = self_service_plan(tmp_path)
+    (item,) = access_approvals.onboarding_items(the_plan, "local", access(self_service_csr()))
+    assert (item["name"], item["expected_user"], item["on_violation"]) == (
+        "kubeaccess-self-service-rahul", "rahul", "deny")
+    manual = dict(the_plan, settings={"clusters": {"local": {"approval": "manual"}}, "inventory": "team-a"})
+    assert access_approvals.onboarding_items(manual, "local", access(self_service_csr())) == []
