@@ -45,14 +45,14 @@ class Machine:
         self.home = str(path)
         os.makedirs(self.home, mode=0o700)
         self.request_kubeconfig = os.path.join(self.home, "request.kubeconfig")
+        token = account_token(onboarding, admin, onboarding.rahul)
+        ca_data = base64.b64encode(onboarding.cluster.ca_pem).decode()
         config = {"apiVersion": "v1", "kind": "Config", "current-context": "request",
-                  "clusters": [{"name": "local", "cluster": {
-                      "server": onboarding.cluster.server,
-                      "certificate-authority-data": base64.b64encode(onboarding.cluster.ca_pem).decode()}}],
-                  "users": [{"name": "request", "user": {"token": account_token(onboarding, admin,
-                                                                                 onboarding.rahul)}}],
+                  "clusters": [{"name": "local", "cluster": {"server": onboarding.cluster.server,
+                                                             "certificate-authority-data": ca_data}}],
+                  "users": [{"name": "request", "user": {"token": token}}],
                   "contexts": [{"name": "request", "context": {"cluster": "local", "user": "request"}}]}
-        with open(os.path.join(self.home, "request.kubeconfig"), "w", encoding="utf-8") as handle:
+        with open(self.request_kubeconfig, "w", encoding="utf-8") as handle:
             yaml.safe_dump(config, handle)
         os.chmod(self.request_kubeconfig, 0o600)
         self.kubeconfig = os.path.join(self.home, ".kube", "config")
