@@ -10,10 +10,7 @@ from cryptography import x509
 from ansible_collections.kubeaccess.x509.plugins.module_utils.backends import access_info
 from tests.contract.support import bind, create_csr, issued_certificate, make_role, rule, wait_for_csr
 from tests.kube import approve
-
-
-def unique(cluster, base):
-    return cluster.name(f"{base}-{secrets.token_hex(3)}")
+from tests.unit.backends.backend_support import unique
 
 
 def named(bindings, name):

@@ -3,7 +3,6 @@ decides for a binding (create, none, update, recreate, delete; someone else's bi
 role made from rules, for a batch and its pruning, and what it does when the cluster changed since it read it."""
 # pylint: disable=missing-function-docstring,redefined-outer-name  # pytest fixtures are parameters named as fixtures
 
-import secrets
 import types
 
 import pytest
@@ -13,8 +12,8 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.backends.rbac_bind
     LIST_OPTION, MODULE_SPEC, SHARED, BindingItem, Cluster, InputError, prune)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import ItemModule, SharedClient, item_params
 from tests.contract.support import RBAC, bind, make_role, rule
+from tests.unit.backends.backend_support import make_namespace, unique, warnings_of
 
-from tests.unit.backends.backend_support import warnings_of
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "kubeaccess.x509")
 GROUP = "rbac.authorization.k8s.io"
@@ -23,17 +22,6 @@ SINGLE_KEYS = ("changed", "kind", "name", "namespace", "role_ref", "action", "su
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------------
-def unique(cluster, base):
-    """A name no other test of the session uses."""
-    return cluster.name(f"{base}-{secrets.token_hex(2)}")
-
-
-def make_namespace(admin, cleanup, cluster, base):
-    name = unique(cluster, base)
-    admin.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-               expect=201)
-    cleanup.add(f"/api/v1/namespaces/{name}")
-    return name
 
 
 def binding_path(name, namespace=None):

@@ -4,7 +4,6 @@ ServiceAccount that is not ours, a namespace being deleted, bad input, and the b
 # pylint: disable=missing-function-docstring,redefined-outer-name  # pytest fixtures are parameters named as fixtures
 
 import json
-import secrets
 import types
 
 import pytest
@@ -13,15 +12,13 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils import self_servic
 from ansible_collections.kubeaccess.x509.plugins.module_utils.backends import self_service_account
 from ansible_collections.kubeaccess.x509.plugins.module_utils.backends.self_service_account import AccountItem, Cluster
 from ansible_collections.kubeaccess.x509.plugins.module_utils.batch import ItemModule, SharedClient
+from tests.unit.backends.backend_support import make_namespace, unique
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "kubeaccess.x509")
 HOLD = "kubeaccess.x509/test-hold"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------------
-def unique(cluster, base):
-    """A name no other test of the session uses."""
-    return cluster.name(f"{base}-{secrets.token_hex(2)}")
 
 
 def namespace_path(namespace):
@@ -36,14 +33,6 @@ def read(admin, path):
     response = admin.request("GET", path)
     assert response.status_code in (200, 404), response.text
     return response.json() if response.status_code == 200 else None
-
-
-def make_namespace(admin, cleanup, cluster, base, **metadata):
-    name = unique(cluster, base)
-    admin.json("POST", "/api/v1/namespaces",
-               {"apiVersion": "v1", "kind": "Namespace", "metadata": dict(metadata, name=name)}, expect=201)
-    cleanup.add(namespace_path(name))
-    return name
 
 
 def ok(result, changed, action=None):

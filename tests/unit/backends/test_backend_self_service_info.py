@@ -12,18 +12,7 @@ import yaml
 from ansible_collections.kubeaccess.x509.plugins.module_utils import self_service
 from ansible_collections.kubeaccess.x509.plugins.module_utils.backends import self_service_account, self_service_info
 from tests.contract.support import bind, make_role, rule
-
-
-def unique(cluster, base):
-    return cluster.name(f"{base}-{secrets.token_hex(2)}")
-
-
-def make_namespace(admin, cleanup, cluster, base):
-    name = unique(cluster, base)
-    admin.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-               expect=201)
-    cleanup.add(f"/api/v1/namespaces/{name}")
-    return name
+from tests.unit.backends.backend_support import make_namespace, unique
 
 
 def make_account(admin, cleanup, namespace, name, annotations=None):
