@@ -51,6 +51,12 @@ def violations(obj, params):
         request = request_of(obj)
     except (CryptoInputError, ValueError) as exc:
         return [f"request: the CSR's request cannot be read ({exc})"]
+    return request_violations(request, spec, params)
+
+
+def request_violations(request, spec, params):
+    """Every rule a parsed request breaks when it would be signed as `spec` says (signerName, usages and
+    expirationSeconds, as in a CSR object's spec): the same policy for a request that has no CSR object."""
     found = _identity_violations(request, params)
     found += _spec_violations(spec, params)
     found += _key_violations(request, params)

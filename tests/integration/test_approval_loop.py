@@ -6,22 +6,15 @@ inventory's for a user it does not have, each with the reason, and the next onbo
 
 import os
 
-import pytest
 import yaml
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Request
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import default_name
-from tests.integration.test_onboarding import RBAC, ROOT, Onboarding, can_i, whoami
+from tests.integration.test_onboarding import RBAC, ROOT, can_i, whoami
+from tests.integration.test_onboarding import onboarding  # noqa: F401 pylint: disable=unused-import  # a fixture
 from tests.kube import CSR_PATH, csr_manifest, make_csr_pem, new_key
 
 EXAMPLES = os.path.join(ROOT, "examples", "rbac")
-
-
-@pytest.fixture
-def onboarding(cluster, admin, cleanup, tmp_path):
-    setup = Onboarding(cluster, admin, cleanup, str(tmp_path))
-    yield setup
-    setup.remove_everything()
 
 
 def shipped_identity(onboarding, admin, cleanup, file_name):

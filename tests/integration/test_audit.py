@@ -11,19 +11,12 @@ import os
 import re
 
 import jsonschema
-import pytest
 import yaml
 
 from tests import browser
-from tests.integration.test_onboarding import RBAC, ROOT, Onboarding
+from tests.integration.test_onboarding import RBAC, ROOT
+from tests.integration.test_onboarding import onboarding  # noqa: F401 pylint: disable=unused-import  # a fixture
 from tests.unit.access_support import UTC, client_certificate, make_ca
-
-
-@pytest.fixture
-def onboarding(cluster, admin, cleanup, tmp_path):
-    setup = Onboarding(cluster, admin, cleanup, str(tmp_path))
-    yield setup
-    setup.remove_everything()
 
 
 def read_report(onboarding, audit_dir):

@@ -7,20 +7,13 @@ rotation off keeps the key."""
 import base64
 import os
 
-import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import public_key_fingerprint
-from tests.integration.test_onboarding import Onboarding, whoami
-
-
-@pytest.fixture
-def onboarding(cluster, admin, cleanup, tmp_path):
-    setup = Onboarding(cluster, admin, cleanup, str(tmp_path))
-    yield setup
-    setup.remove_everything()
+from tests.integration.test_onboarding import whoami
+from tests.integration.test_onboarding import onboarding  # noqa: F401 pylint: disable=unused-import  # a fixture
 
 
 def read(path):

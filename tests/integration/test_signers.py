@@ -8,21 +8,13 @@ user_access_verify: never (a cluster that uses such a signer trusts its CA in --
 import base64
 import os
 
-import pytest
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from tests.external_signer import ExternalSigner
-from tests.integration.test_onboarding import Onboarding
+from tests.integration.test_onboarding import onboarding  # noqa: F401 pylint: disable=unused-import  # a fixture
 from tests.kube import CSR_PATH
-
-
-@pytest.fixture
-def onboarding(cluster, admin, cleanup, tmp_path):
-    setup = Onboarding(cluster, admin, cleanup, str(tmp_path))
-    yield setup
-    setup.remove_everything()
 
 
 def use_signer(onboarding, signer, allowed=True, wait_timeout=60):
