@@ -49,7 +49,7 @@ class ActionModule(ActionBase):
         the_plan = args["plan"]
         infos = access_infos(the_plan, args["access"])
         verifications = {(entry["host"], entry["cluster"]): access_audit.verify_kubeconfig(entry, infos[entry["cluster"]])
-                         for entry in the_plan["users"] + the_plan["remote_users"]}
+                         for entry in access_audit.audited_entries(the_plan)}
         report = access_audit.build(the_plan, infos, verifications)
         base = os.path.join(os.path.abspath(os.path.expanduser(args["report_dir"])), f"audit-{report['inventory']}")
         paths = {"json": base + ".json", "html": base + ".html"}

@@ -16,4 +16,7 @@ class FilterModule:
             "access_host_copies": model.host_copies,
             "access_host_kubeconfigs": model.host_kubeconfig_items,
             "access_host_kubeconfig_results": model.host_kubeconfig_results,
+            "access_ca_sign_items": model.ca_sign_items,
+            "access_ca_signed": model.ca_signed,
+            "access_ca_certificates": model.ca_certificates,
         }

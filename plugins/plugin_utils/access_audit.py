@@ -56,7 +56,7 @@ def _made_by(row):
 
 def inventory_subjects(the_plan):
     """(kind, name) of the users of the audit and of every group the inventory grants or gives a user."""
-    entries = the_plan["users"] + the_plan["remote_users"]
+    entries = audited_entries(the_plan)
     subjects = {("User", entry["user"]) for entry in entries}
     subjects |= {("Group", group) for entry in entries for group in entry["groups"]}
     subjects |= {("Group", group) for group in the_plan["settings"].get("group_grants") or {}}
@@ -124,6 +124,12 @@ def certificate_facts(path, renew_before, now):
     return cert, dict(facts, state=state, not_after=_iso(cert.not_after),
                       days_left=round(cert.remaining_seconds(now) / 86400, 2), serial=cert.serial,
                       groups=cert.organizations)
+
+
+def audited_entries(the_plan):
+    """The users whose certificates the controller keeps: the CSR API's, those with keys on their own machines and
+    those of clusters that sign with their CA key (self-service users' certificates are on their machines only)."""
+    return the_plan["users"] + the_plan["remote_users"] + the_plan.get("ca_key_users", [])
 
 
 def approval_facts(cert, user, csrs):
@@ -224,6 +230,15 @@ class Report:
                            f"for {age:.0f} hours (approve it under the policy, or delete it)", user=csr["user"])
         return pending
 
+    def approval(self, entry, cert, info, reachable):
+        signer = (self.plan.get("ca_key_clusters") or {}).get(entry["cluster"])
+        if signer:
+            return {"csr": None, "reason": None, "message": f"signed with the cluster CA key on {signer['host']}; the "
+                    "cluster has no record of it"}
+        if not reachable:
+            return {"csr": None, "reason": None, "message": "cluster unreachable"}
+        return approval_facts(cert, entry["user"], info.get("csrs") or [])
+
     def user_cluster(self, entry, info, verification):
         """One user's certificate, approval, kubeconfig and access on one cluster, and their drift."""
         cluster, user = entry["cluster"], entry["user"]
@@ -245,8 +260,7 @@ class Report:
             self.found("kubeconfig_failed", cluster, f"{entry['kubeconfig_path']}: {verification['message']}",
                        user=user)
         return {"cluster": cluster, "certificate": certificate,
-                "approval": approval_facts(cert, user, info.get("csrs") or []) if reachable else {
-                    "csr": None, "reason": None, "message": "cluster unreachable"},
+                "approval": self.approval(entry, cert, info, reachable),
                 "kubeconfig": dict(verification, path=entry["kubeconfig_path"], context=f"{user}@{cluster}"),
                 "access": access_rows(info.get("bindings") or [], user, entry["groups"])}
 
@@ -263,7 +277,7 @@ def build(the_plan, infos, verifications, now=None):
     report = Report(the_plan, now)
     clusters = [report.cluster(name, infos[name]) for name in sorted(infos)]
     users = {}
-    for entry in sorted(the_plan["users"] + the_plan["remote_users"], key=lambda e: (e["user"], e["cluster"])):
+    for entry in sorted(audited_entries(the_plan), key=lambda e: (e["user"], e["cluster"])):
         described = users.setdefault(entry["host"], {"user": entry["user"], "host": entry["host"],
                                                      "groups": entry["groups"], "clusters": []})
         described["clusters"].append(report.user_cluster(entry, infos[entry["cluster"]],

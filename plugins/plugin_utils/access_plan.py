@@ -39,7 +39,11 @@ EXPECT_KEYS = ("verb", "resource", "namespace", "group", "subresource", "name", 
 CONNECTION_KEYS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "client_cert", "client_key",
                    "validate_certs")
 CLUSTER_KEYS = CONNECTION_KEYS + ("server", "ca_source", "ca_file", "approval", "policy", "signer_name",
-                                  "wait_timeout", "self_service", "self_service_namespace")
+                                  "wait_timeout", "self_service", "self_service_namespace", "ca_key_host",
+                                  "ca_key_path", "ca_cert_path", "ca_key_become")
+# Where kubeadm keeps the cluster CA on a control-plane host (signing with the CA key, ca_key_host).
+DEFAULT_CA_KEY_PATH = "/etc/kubernetes/pki/ca.key"
+DEFAULT_CA_CERT_PATH = "/etc/kubernetes/pki/ca.crt"
 # How long an approved request may wait for its signer (k8s_csr_approve's wait_timeout).
 DEFAULT_WAIT_TIMEOUT = 120
 # Policy options the role sets itself for every request: the user's name, groups and key.
@@ -120,8 +124,28 @@ def check_clusters(clusters, report):
         if error:
             report.error(where, error)
         checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=policy, signer_name=signer,
-                             wait_timeout=wait_timeout, self_service=self_service, self_service_namespace=namespace)
+                             wait_timeout=wait_timeout, self_service=self_service, self_service_namespace=namespace,
+                             **checked_ca_key(spec, where, report))
     return checked
+
+
+def checked_ca_key(spec, where, report):
+    """Signing with the cluster CA key on the host that holds it (ca_key_host) instead of through the CSR API."""
+    if not spec.get("ca_key_host"):
+        extra = [key for key in ("ca_key_path", "ca_cert_path", "ca_key_become") if key in spec]
+        if extra:
+            report.error(where, f"{extra} only apply with ca_key_host, the inventory host that holds the CA key; add "
+                         "it, or remove them")
+        return {"ca_key_host": None}
+    for key in ("ca_key_host", "ca_key_path", "ca_cert_path"):
+        if key in spec and (not isinstance(spec[key], str) or not spec[key].strip()):
+            report.error(f"{where}.{key}", "must be a non-empty string")
+    if spec.get("approval", "auto") != "auto" or spec.get("self_service"):
+        report.error(where, "ca_key_host signs each request in the run, under the policy: it takes neither "
+                     "approval: manual nor self_service; remove them, or sign through the CSR API")
+    return {"ca_key_path": spec.get("ca_key_path", DEFAULT_CA_KEY_PATH),
+            "ca_cert_path": spec.get("ca_cert_path", DEFAULT_CA_CERT_PATH),
+            "ca_key_become": checked_bool(spec.get("ca_key_become", True), f"{where}.ca_key_become", report)}
 
 
 def checked_bool(value, where, report):
@@ -311,7 +335,7 @@ def plan(users, run_hosts, settings, per_user):
         for entry in (e for e in host_entries if "self_service" in e):
             item = self_service_bindings(entry, settings["inventory"])
             bindings[entry["cluster"]][("cluster", item["name"])] = item
-    work = {"hosts": {}, "users": [], "remote_users": [], "self_service_users": [], "warnings": []}
+    work = {"hosts": {}, "users": [], "remote_users": [], "self_service_users": [], "ca_key_users": [], "warnings": []}
     for host in users:
         if host not in run_hosts:
             work["warnings"] += [f"{host} (not in this run): {text}" for text in refusals[host]]
@@ -319,10 +343,14 @@ def plan(users, run_hosts, settings, per_user):
         work["hosts"][host] = {"user": user_name(host, users[host]), "errors": refusals[host]}
         if not refusals[host]:
             for entry in entries[host]:
-                work["self_service_users" if "self_service" in entry else "remote_users" if "on_host" in entry
-                     else "users"].append(entry)
+                work[work_list(entry, clusters)].append(entry)
     endpoints = cluster_endpoints(clusters, sorted({e["cluster"] for e in work["remote_users"]}), shared)
     requests = {name: [entry["request"] for entry in work["users"] if entry["cluster"] == name] for name in clusters}
+    # Where each cluster's CA key is, and what it signs in this run (never credentials: the loop prints these).
+    ca_key_clusters = {name: {"host": spec["ca_key_host"], "ca_key_path": spec["ca_key_path"],
+                              "ca_cert_path": spec["ca_cert_path"], "become": spec["ca_key_become"],
+                              "requests": [e["request"] for e in work["ca_key_users"] if e["cluster"] == name]}
+                       for name, spec in clusters.items() if spec["ca_key_host"]}
     host_requests = {}
     for entry in work["remote_users"]:
         host_requests.setdefault(entry["host"], []).append(entry["on_host"]["request"])
@@ -331,7 +359,16 @@ def plan(users, run_hosts, settings, per_user):
                                    | {e["cluster"] for es in entries.values() for e in es if "self_service" in e})
     return dict(work, errors=shared.errors, endpoints=endpoints, requests=requests, host_requests=host_requests,
                 bindings={name: list(items.values()) for name, items in bindings.items()},
-                self_service_clusters=self_service_clusters)
+                self_service_clusters=self_service_clusters, ca_key_clusters=ca_key_clusters)
+
+
+def work_list(entry, clusters):
+    """Which steps serve the entry: the CSR API's (users), a user's own machine's, self-service, or the CA key's."""
+    if "self_service" in entry:
+        return "self_service_users"
+    if "on_host" in entry:
+        return "remote_users"
+    return "ca_key_users" if clusters[entry["cluster"]]["ca_key_host"] else "users"
 
 
 def check_group_grants(group_grants, clusters, report):
@@ -556,8 +593,15 @@ def user_entries(host, variables, clusters, grants_by_group, settings, own_setti
         request = {"user": user, "groups": list(groups), "certificate_path": certificate_path,
                    "expiration_seconds": lifetime, "renew_before": str(renew_before),
                    "labels": {MANAGED_LABEL: settings["inventory"]}, "signer_name": clusters[cluster]["signer_name"]}
+        ca_key = bool(clusters[cluster]["ca_key_host"])
+        if remote and ca_key:
+            report.error(where, f"ansible_host: cluster {cluster} signs with its CA key (ca_key_host), which this "
+                         "collection does for keys kept on the controller only; remove ansible_host for the user")
         if not remote:
-            request.update(private_key_path=posixpath.join(key_dir, f"{cluster}.key"), **key)
+            # Signed where the CA key lives, not through the CSR API; a rotated key's kubeconfig would need the
+            # pipeline that replaces it, so keys are kept there.
+            new_key = dict(key, submit=False, rotate_key=False) if ca_key else key
+            request.update(private_key_path=posixpath.join(key_dir, f"{cluster}.key"), **new_key)
         entry = {
             "host": host, "user": user, "groups": list(groups), "cluster": cluster,
             "approval": clusters[cluster]["approval"], "kubeconfig_path": kubeconfig, "namespace": namespace,

@@ -116,6 +116,72 @@ def rotated_keys(work, cluster, requests, kubeconfigs):
             yield staged, entry["request"]["private_key_path"]
 
 
+# -- clusters that sign with their CA key (ca_key_host) -------------------------------------------------------------
+
+# Options of an entry's approval_policy that belong to the CSR API's flow.
+NOT_FOR_THE_CA_KEY = ("certificate_path", "wait", "wait_timeout")
+
+
+def ca_sign_items(work, cluster, requests):
+    """k8s_csr_sign_with_ca items for the requests of `cluster` that its CA key is to sign: each under the user's
+    policy, pinned to the key the request was made for."""
+    steps = Steps(cluster, requests)
+    items = []
+    for entry in (e for e in work["ca_key_users"] if e["cluster"] == cluster):
+        result = steps.request(entry)
+        if result.get("failed") or result.get("phase") != "unsubmitted" or not result.get("request"):
+            continue
+        policy = {key: value for key, value in entry["approval_policy"].items() if key not in NOT_FOR_THE_CA_KEY}
+        items.append(dict(policy, csr_content=result["request"],
+                          expected_public_key_fingerprint=result["public_key_fingerprint"],
+                          expiration_seconds=entry["request"]["expiration_seconds"]))
+    return items
+
+
+def ca_signed(work, requests, signed):
+    """The CA key's certificates read back by key into the shape of approvals looped over the clusters, so that the
+    kubeconfigs and each user's outcome are told as for the CSR API."""
+    looped = []
+    for cluster in sorted({entry["cluster"] for entry in work["ca_key_users"]}):
+        steps = Steps(cluster, requests)
+        # Results carry the user they were signed for (the plan makes user names unique on a cluster); a call that
+        # failed as a whole (the CA key could not be used) fails every request it had.
+        by_user = {result.get("expected_user"): result for result in cluster_results(signed, cluster)}
+        whole = _looped_result(signed, cluster)
+        if whole.get("failed") or whole.get("failed_when_result") is False and whole.get("msg") and not by_user:
+            by_user = {item["expected_user"]: {"failed": True, "msg": whole.get("msg")}
+                       for item in ca_sign_items(work, cluster, requests)}
+        items = []
+        for entry in (e for e in work["ca_key_users"] if e["cluster"] == cluster):
+            request = steps.request(entry)
+            result = by_user.get(entry["user"])
+            if result is None or not request.get("name"):
+                continue
+            if result.get("failed"):
+                items.append({"name": request["name"], "failed": True, "changed": False, "msg": result.get("msg")})
+                continue
+            items.append({"name": request["name"], "changed": bool(result.get("changed")),
+                          "phase": "issued" if result.get("certificate") else "approved",
+                          "not_after": result.get("not_after"), "certificate": result.get("certificate"),
+                          "certificate_path": entry["request"]["certificate_path"]})
+        looped.append({"item": {"key": cluster}, "results": items})
+    return {"results": looped}
+
+
+def _looped_result(registered, cluster):
+    for result in (registered or {}).get("results", []):
+        if (result.get("item") or {}).get("key") == cluster:
+            return result
+    return {}
+
+
+def ca_certificates(signed):
+    """{dest, content} of each certificate the CA key signed in this run, to keep on the controller."""
+    return [{"dest": item["certificate_path"], "content": item["certificate"]}
+            for result in (signed or {}).get("results", []) for item in result.get("results") or []
+            if item.get("certificate")]
+
+
 # -- users whose keys are on their own machines ----------------------------------------------------------------------
 
 def remote_plan(the_plan, hostvars, play_hosts):

@@ -1302,8 +1302,8 @@ def test_filter_refuses_unknown_settings(tmp_path):
             access_filter.access_plan(["rahul"], hostvars, ["rahul"], "localhost", dict(rendered_on(), **extra),
                                       ROLE_PATH)
         assert f"unknown settings {unknown}; known: ['base_dir', 'clusters', 'force_renewal', 'group_grants', " \
-            "'inventory', 'key_size', 'key_type', 'lifetime', 'prune', 'renew_before', 'require_groups', 'rotate_key', " \
-            "'verify']" in str(caught.value)
+            "'inventory', 'key_size', 'key_type', 'lifetime', 'prune', 'renew_before', 'require_groups', " \
+            "'rotate_key', 'verify']" in str(caught.value)
 
 
 @pytest.mark.parametrize("users", ["rahul", {"rahul": {}}, None])
@@ -1317,3 +1317,33 @@ def test_filter_input_must_be_the_list_of_user_hosts(tmp_path, users):
 def test_filter_module_names():
     """The role calls the plan as kubeaccess.x509.access_plan."""
     assert access_filter.FilterModule().filters() == {"access_plan": access_filter.access_plan}
+
+
+# == clusters that sign with their CA key =============================================================================
+
+def test_a_cluster_with_a_ca_key_host_signs_there_and_its_requests_are_not_submitted(tmp_path):
+    users = {"rahul": {"user_access_groups": ["developers"]}}
+    the_plan = make_plan(tmp_path, users, one_cluster(ca_key_host="cp1"))
+    assert the_plan["errors"] == [] and the_plan["users"] == [] and the_plan["requests"] == {"local": []}
+    (entry,) = the_plan["ca_key_users"]
+    assert (entry["request"]["submit"], entry["request"]["rotate_key"]) == (False, False)
+    assert the_plan["ca_key_clusters"] == {"local": {
+        "host": "cp1", "ca_key_path": "/etc/kubernetes/pki/ca.key", "ca_cert_path": "/etc/kubernetes/pki/ca.crt",
+        "become": True, "requests": [entry["request"]]}}
+
+
+@pytest.mark.parametrize("cluster, expected", [
+    ({"ca_key_path": "/etc/ca.key"}, "user_access_clusters.local: ['ca_key_path'] only apply with ca_key_host"),
+    ({"ca_key_host": "cp1", "approval": "manual"},
+     "user_access_clusters.local: ca_key_host signs each request in the run, under the policy: it takes neither"),
+    ({"ca_key_host": "cp1", "ca_key_become": "maybe"}, "user_access_clusters.local.ca_key_become: 'maybe' is not"),
+], ids=["without host", "manual approval", "become not a bool"])
+def test_ca_key_settings_that_cannot_work_stop_the_run_naming_the_key(tmp_path, cluster, expected):
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(**cluster))
+    assert_starts(the_plan["errors"], [expected])
+
+
+def test_a_user_with_a_key_on_their_machine_is_refused_on_a_cluster_that_signs_with_its_ca_key(tmp_path):
+    users = {"rahul": {"user_access_groups": ["developers"], "ansible_host": "laptop"}}
+    refused = refusals(make_plan(tmp_path, users, one_cluster(ca_key_host="cp1")), "rahul")
+    assert_any(refused, "ansible_host: cluster local signs with its CA key (ca_key_host)")

@@ -171,8 +171,8 @@ def test_a_rotated_key_goes_into_the_kubeconfig_and_replaces_the_old_one_once_it
     user whose kubeconfig step succeeded, never for one whose kubeconfig failed or was not written."""
     the_plan = two_cluster_plan(tmp_path)
     staged = {user: f"{tmp_path}/{user}/local.key.next" for user in ("rahul", "seema")}
-    requests = registered({"local": [issued("rahul", "rahul-9c9c", changed=True, next_private_key_path=staged["rahul"]),
-                                     issued("seema", "seema-8d8d", changed=True, next_private_key_path=staged["seema"])]})
+    requests = registered({"local": [
+        issued(user, f"{user}-9c9c", changed=True, next_private_key_path=staged[user]) for user in ("rahul", "seema")]})
     items = access_results.kubeconfig_items(the_plan, "local", requests, registered({}), registered({}), "changed")
     assert [i["client_key_path"] for i in items] == [staged["rahul"], staged["seema"]]
 
@@ -564,7 +564,9 @@ def test_filter_names():
         "access_outcomes": access_results.outcomes, "access_remote_plan": access_results.remote_plan,
         "access_host_copies": access_results.host_copies,
         "access_host_kubeconfigs": access_results.host_kubeconfig_items,
-        "access_host_kubeconfig_results": access_results.host_kubeconfig_results}
+        "access_host_kubeconfig_results": access_results.host_kubeconfig_results,
+        "access_ca_sign_items": access_results.ca_sign_items, "access_ca_signed": access_results.ca_signed,
+        "access_ca_certificates": access_results.ca_certificates}
 
 
 def test_a_self_service_users_outcome_names_the_account_and_fails_when_it_was_not_made(tmp_path):
@@ -583,3 +585,35 @@ def test_a_self_service_users_outcome_names_the_account_and_fails_when_it_was_no
                                       refused)["rahul"]
     assert outcome["failed"] and outcome["msg"][0] == (
         "rahul@local: the self-service account failed: namespace: kubeaccess-self-service is being deleted")
+
+
+# == clusters that sign with their CA key =============================================================================
+
+def test_ca_key_signing_items_and_results_read_back_by_user(tmp_path):
+    """Only requests made because the certificate is due are signed, each pinned to its key under the user's
+    policy; the signatures come back as issued approvals, and a call that failed as a whole fails every request."""
+    users = {"rahul": {"user_access_groups": ["developers"]}, "seema": {"user_access_groups": ["developers"]}}
+    the_plan = make_plan(tmp_path, users, {"local": {"kubeconfig": "/etc/local.conf", "ca_key_host": "cp1",
+                                                     "policy": {"max_expiration_seconds": 86400}}})
+    requests = registered({"local": [request_result("rahul", "rahul-1a2b", "unsubmitted", changed=True,
+                                                    request="-----BEGIN CERTIFICATE REQUEST-----"),
+                                     issued("seema", "seema-3c4d")]})
+    (item,) = access_results.ca_sign_items(the_plan, "local", requests)
+    assert (item["expected_user"], item["allowed_groups"], item["expected_public_key_fingerprint"]) == (
+        "rahul", ["developers"], "fp:rahul-1a2b")
+    assert item["max_expiration_seconds"] == 86400 and item["expiration_seconds"] == 86400
+    assert not {"certificate_path", "wait", "wait_timeout"} & set(item)
+
+    signed = registered({"local": [{"expected_user": "rahul", "certificate": "PEM", "not_after": "2030-01-01T00:00:00Z",
+                                    "changed": True}]})
+    shaped = access_results.ca_signed(the_plan, requests, signed)
+    assert access_results.cluster_results(shaped, "local") == [{
+        "name": "rahul-1a2b", "changed": True, "phase": "issued", "not_after": "2030-01-01T00:00:00Z",
+        "certificate": "PEM", "certificate_path": f"{tmp_path}/rahul/local.crt"}]
+    assert access_results.ca_certificates(shaped) == [{"dest": f"{tmp_path}/rahul/local.crt", "content": "PEM"}]
+
+    refused = {"results": [{"item": {"key": "local"}, "failed_when_result": False, "changed": False,
+                            "msg": "ca_key_path: /etc/kubernetes/pki/ca.key cannot be read"}]}
+    assert access_results.cluster_results(access_results.ca_signed(the_plan, requests, refused), "local") == [{
+        "name": "rahul-1a2b", "failed": True, "changed": False,
+        "msg": "ca_key_path: /etc/kubernetes/pki/ca.key cannot be read"}]

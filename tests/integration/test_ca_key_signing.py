@@ -1,0 +1,74 @@
+"""Clusters that sign with their CA key (ca_key_host) through the playbooks: each user's request is checked under the
+policy and signed where the CA key lives (here the controller itself, delegated to localhost), no CSR is made on the
+cluster, the kubeconfigs authenticate as each user with their groups, a second run changes nothing and renewal
+signs anew; a CA that cannot be read fails its users, naming the option, and writes nothing of theirs.
+A real cluster given by an admin kubeconfig does not hand out its CA key, hence local_only."""
+# pylint: disable=missing-function-docstring,redefined-outer-name  # pytest fixtures are parameters named as fixtures
+
+import os
+
+import pytest
+from cryptography import x509
+
+from tests.integration.test_audit import read_report
+from tests.integration.test_onboarding import whoami
+from tests.integration.test_onboarding import onboarding  # noqa: F401 pylint: disable=unused-import  # a fixture
+from tests.kube import CSR_PATH
+
+pytestmark = pytest.mark.local_only("needs the cluster CA key")
+
+
+def use_ca_key(onboarding, ca_dir):
+    onboarding.clusters["local"].update(ca_key_host="localhost", ca_key_become=False,
+                                        ca_key_path=os.path.join(ca_dir, "ca.key"),
+                                        ca_cert_path=os.path.join(ca_dir, "ca.crt"))
+    onboarding.write_inventory()
+
+
+def inventory_csrs(onboarding, admin):
+    return admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
+                      expect=200)["items"]
+
+
+def serial(onboarding, user):
+    with open(os.path.join(onboarding.base_dir, user, "local.crt"), "rb") as handle:
+        return x509.load_pem_x509_certificate(handle.read()).serial_number
+
+
+def test_users_get_certificates_signed_with_the_ca_key_and_no_csr(onboarding, admin, cluster, tmp_path):
+    use_ca_key(onboarding, os.path.join(cluster.workdir, "apiserver"))
+    first = onboarding.run("onboard.yml").ok()
+    for user in (onboarding.rahul, onboarding.seema):
+        assert first.recap(user)["changed"] == 1
+        seen = whoami(onboarding.kubeconfig(user))
+        assert seen["username"] == user
+        assert set(onboarding.users[user]["user_access_groups"]) <= set(seen["groups"])
+    assert f"{onboarding.rahul}@local: groups" in first.output and "NotAfter" in first.output
+    assert inventory_csrs(onboarding, admin) == []
+    assert onboarding.run("onboard.yml").ok().changed_total() == 0
+
+    # The audit reports these users from the controller's certificates, saying who signed them.
+    audit_dir = str(tmp_path / "reports")
+    onboarding.run("audit.yml", "-e", f"audit_dir={audit_dir}", "-e", "fail_on_drift=true").ok()
+    report = read_report(onboarding, audit_dir)
+    assert report["drift"] == [] and report["summary"]["users"] == 2
+    (rahul,) = [u["clusters"][0] for u in report["users"] if u["user"] == onboarding.rahul]
+    assert rahul["approval"]["message"] == "signed with the cluster CA key on localhost; the cluster has no record of it"
+    assert rahul["kubeconfig"]["verified"] is True
+
+    before = serial(onboarding, onboarding.rahul)
+    onboarding.run("renew.yml", "-e", "renew_now=true", "-e", f"user={onboarding.rahul}").ok()
+    assert serial(onboarding, onboarding.rahul) != before
+    assert whoami(onboarding.kubeconfig(onboarding.rahul))["username"] == onboarding.rahul
+    assert inventory_csrs(onboarding, admin) == []
+
+
+def test_a_ca_key_that_cannot_be_read_fails_its_users_and_writes_nothing_of_theirs(onboarding, tmp_path):
+    use_ca_key(onboarding, str(tmp_path / "no-ca-here"))
+    run = onboarding.run("onboard.yml").failed()
+    assert run.recap(onboarding.rahul)["failed"] == 1 and run.recap(onboarding.seema)["failed"] == 1
+    assert f"{onboarding.rahul}@local: the approval failed: ca_cert_path: {tmp_path}/no-ca-here/ca.crt does not exist" \
+        in run.output
+    for user in (onboarding.rahul, onboarding.seema):
+        assert not os.path.exists(onboarding.kubeconfig(user))
+        assert not os.path.exists(os.path.join(onboarding.base_dir, user, "local.crt"))
