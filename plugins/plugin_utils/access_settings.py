@@ -71,13 +71,14 @@ class Resolution:
         play = {option: play_value(option, rendered.get(option, self.defaults.get(option)), renderer_inventory,
                                    self.defaults.get(option))
                 for option in ROLE_WIDE + PER_USER}
-        self.role_wide = self._checked({option: self._role_wide(option, play[option], users) for option in ROLE_WIDE})
+        self.role_wide = self._checked({option: self._role_wide(option, play[option], users, renderer_inventory)
+                                        for option in ROLE_WIDE})
         for host, own in users.items():
             self.per_user[host] = {option: own.get(option, self.defaults.get(option)) if play[option] is MISSING
                                    else play[option] for option in PER_USER}
         return self
 
-    def _role_wide(self, option, play, users):
+    def _role_wide(self, option, play, users, renderer_inventory):
         if play is not MISSING:
             return play
         given = {}
@@ -93,7 +94,9 @@ class Resolution:
         for own in users.values():
             if option in own:
                 return own[option]
-        return self.defaults.get(option)
+        # No user gives it (offboarding the last user, say): what the inventory gives the rendering host, as
+        # group_vars/all gives it to the controller too.
+        return renderer_inventory.get(option, self.defaults.get(option))
 
     def _checked(self, values):
         """Role-wide `values` converted and checked against the role's argument spec, as Ansible checks roles."""

@@ -29,6 +29,13 @@ def with_clusters(**users):
     return {host: dict({"clusters": CLUSTERS}, **own) for host, own in users.items()}
 
 
+def test_without_users_role_wide_options_are_the_rendering_hosts_inventory_values():
+    """Offboarding the last user: no user is left to give the clusters, which group_vars/all gives the controller."""
+    resolved = resolve({}, renderer_inventory={"inventory": "team-a"})
+    assert resolved.errors == []
+    assert (resolved.role_wide["clusters"], resolved.role_wide["inventory"]) == (CLUSTERS, "team-a")
+
+
 # == per-user options =================================================================================================
 
 PER_USER_VALUES = [("lifetime", "8h", "24h"), ("renew_before", "2h", "30%"), ("key_type", "rsa", "ecdsa"),
