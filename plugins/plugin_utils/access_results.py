@@ -148,7 +148,8 @@ def ca_signed(work, requests, signed):
         # failed as a whole (the CA key could not be used) fails every request it had.
         by_user = {result.get("expected_user"): result for result in cluster_results(signed, cluster)}
         whole = _looped_result(signed, cluster)
-        if whole.get("failed") or whole.get("failed_when_result") is False and whole.get("msg") and not by_user:
+        if whole.get("failed") or whole.get("unreachable") or whole.get("failed_when_result") is False \
+                and whole.get("msg") and not by_user:
             by_user = {item["expected_user"]: {"failed": True, "msg": whole.get("msg")}
                        for item in ca_sign_items(work, cluster, requests)}
         items = []

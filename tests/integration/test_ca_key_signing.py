@@ -1,7 +1,8 @@
 """Clusters that sign with their CA key (ca_key_host) through the playbooks: each user's request is checked under the
 policy and signed where the CA key lives (here the controller itself, delegated to localhost), no CSR is made on the
 cluster, the kubeconfigs authenticate as each user with their groups, a second run changes nothing and renewal
-signs anew; a CA that cannot be read fails its users, naming the option, and writes nothing of theirs.
+signs anew; a CA that cannot be used, or a CA host that cannot be reached, stops the run before anything is made,
+saying why.
 A real cluster given by an admin kubeconfig does not hand out its CA key, hence local_only."""
 # pylint: disable=missing-function-docstring,redefined-outer-name  # pytest fixtures are parameters named as fixtures
 
@@ -63,12 +64,25 @@ def test_users_get_certificates_signed_with_the_ca_key_and_no_csr(onboarding, ad
     assert inventory_csrs(onboarding, admin) == []
 
 
-def test_a_ca_key_that_cannot_be_read_fails_its_users_and_writes_nothing_of_theirs(onboarding, tmp_path):
+def nothing_was_made(onboarding, admin):
+    assert onboarding.bindings() == {} and inventory_csrs(onboarding, admin) == []
+    assert not os.path.exists(onboarding.base_dir)
+
+
+def test_a_ca_that_cannot_be_used_stops_the_run_before_anything_is_made(onboarding, admin, tmp_path):
     use_ca_key(onboarding, str(tmp_path / "no-ca-here"))
     run = onboarding.run("onboard.yml").failed()
-    assert run.recap(onboarding.rahul)["failed"] == 1 and run.recap(onboarding.seema)["failed"] == 1
-    assert f"{onboarding.rahul}@local: the approval failed: ca_cert_path: {tmp_path}/no-ca-here/ca.crt does not exist" \
-        in run.output
-    for user in (onboarding.rahul, onboarding.seema):
-        assert not os.path.exists(onboarding.kubeconfig(user))
-        assert not os.path.exists(os.path.join(onboarding.base_dir, user, "local.crt"))
+    assert f"ca_cert_path: {tmp_path}/no-ca-here/ca.crt does not exist on this host" in run.output
+    nothing_was_made(onboarding, admin)
+
+
+def test_a_ca_key_host_that_cannot_be_reached_stops_the_run_before_anything_is_made(onboarding, admin):
+    with open(os.path.join(onboarding.inventory, "ca_hosts.yml"), "w", encoding="utf-8") as handle:
+        handle.write("ca_hosts:\n  hosts:\n    ca-host-down:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n"
+                     "      ansible_connection: ssh\n      ansible_ssh_common_args: -o ConnectTimeout=5\n")
+    use_ca_key(onboarding, "/etc/kubernetes/pki")
+    onboarding.clusters["local"]["ca_key_host"] = "ca-host-down"
+    onboarding.write_inventory()
+    run = onboarding.run("onboard.yml").failed()
+    assert "Failed to connect to the host via ssh" in run.output and "local: ca-host-down" in run.output
+    nothing_was_made(onboarding, admin)
