@@ -54,7 +54,8 @@ def test_users_get_certificates_signed_with_the_ca_key_and_no_csr(onboarding, ad
     report = read_report(onboarding, audit_dir)
     assert report["drift"] == [] and report["summary"]["users"] == 2
     (rahul,) = [u["clusters"][0] for u in report["users"] if u["user"] == onboarding.rahul]
-    assert rahul["approval"]["message"] == "signed with the cluster CA key on localhost; the cluster has no record of it"
+    assert rahul["approval"]["message"] == (
+        "signed with the cluster CA key on localhost; the cluster has no record of it")
     assert rahul["kubeconfig"]["verified"] is True
 
     before = serial(onboarding, onboarding.rahul)
