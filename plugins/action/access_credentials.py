@@ -18,7 +18,8 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import remove_material
-from ansible_collections.kubeaccess.x509.plugins.plugin_utils import access_results, credentials_pipeline, in_process
+from ansible_collections.kubeaccess.x509.plugins.plugin_utils import (
+    access_reachability, access_results, credentials_pipeline, in_process)
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils.backend_action import (
     BACKENDS, in_process_refusal, task_environment)
 
@@ -38,8 +39,10 @@ class ActionModule(ActionBase):
         if missing:
             raise AnsibleActionFail(f"access_credentials: {', '.join(missing)} required (an internal step of the "
                                     "kubeaccess.x509.user_access role)")
-        work, verify = self._task.args["plan"], self._task.args["verify"]
+        the_plan, verify = self._task.args["plan"], self._task.args["verify"]
         bindings = self._task.args.get("bindings") or {}
+        # Nothing is tried on a cluster the bindings step could not reach; its users fail naming it (below).
+        work = access_reachability.reachable_plan(the_plan, bindings)
         accounts = self._task.args.get("accounts") or {}
         decisions = self._task.args.get("self_service_decisions") or {}
         reason = in_process_refusal(self, task_vars)
@@ -60,9 +63,11 @@ class ActionModule(ActionBase):
             outcome = credentials_pipeline.run(work, bindings, verify, call, overlap=False,
                                                check_mode=self._play_context.check_mode)
         failures, warnings = outcome.pop("failures"), outcome.pop("warnings")
+        outcomes = access_results.outcomes(work, outcome["requests"], outcome["approvals"], outcome["kubeconfigs"],
+                                           bindings, accounts, decisions)
+        controller = None if the_plan["batch_on_user_host"] else (task_vars or {}).get("inventory_hostname")
         result.update(outcome, changed=any(outcome[step]["changed"] for step in outcome),
-                      outcomes=access_results.outcomes(work, outcome["requests"], outcome["approvals"],
-                                                       outcome["kubeconfigs"], bindings, accounts, decisions))
+                      outcomes=access_reachability.outcomes(outcomes, the_plan, bindings, controller))
         if warnings:
             result["warnings"] = warnings
         if failures:

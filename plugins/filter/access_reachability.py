@@ -10,6 +10,4 @@ class FilterModule:
     def filters(self):
         return {
             "access_cluster_unreachable": model.cluster_unreachable,
-            "access_reachable_plan": model.reachable_plan,
-            "access_reachability_outcomes": model.outcomes,
         }

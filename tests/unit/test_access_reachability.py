@@ -95,5 +95,4 @@ def test_all_reachable_changes_nothing_and_the_filters_are_the_model():
     assert model.outcomes(done, plan(), bindings(looped("a"), looped("b")), "localhost") is done
     assert model.outcomes(done, plan(), {}, "localhost") is done
     assert reachability_filter.FilterModule().filters() == {
-        "access_cluster_unreachable": model.cluster_unreachable, "access_reachable_plan": model.reachable_plan,
-        "access_reachability_outcomes": model.outcomes}
+        "access_cluster_unreachable": model.cluster_unreachable}
