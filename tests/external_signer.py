@@ -48,7 +48,8 @@ class ExternalSigner(threading.Thread):
 
     def __exit__(self, *exc):
         self._halt.set()
-        self.join(timeout=10)
+        # Until it has stopped: a poller left running would show in the next test's request counters.
+        self.join()
 
     def run(self):
         selector = urllib.parse.quote(f"spec.signerName={self.signer_name}")
