@@ -12,18 +12,11 @@ a request is signed by its key, so a request replaced under that name by someone
 from __future__ import annotations
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import MANAGED_BY, default_name
+from ansible_collections.kubeaccess.x509.plugins.plugin_utils.access_results import looped_result
 
 # Options of an entry's approval_policy that belong to the controller's own flow: the approver writes no certificate
 # and does not wait for one.
 CONTROLLER_ONLY = ("certificate_path", "wait")
-
-
-def cluster_info(access, cluster):
-    """The cluster's k8s_access_info result in a task looped over the clusters, or None."""
-    for result in (access or {}).get("results", []):
-        if (result.get("item") or {}).get("key") == cluster:
-            return result
-    return None
 
 
 def _ours(csr, inventory):
@@ -35,7 +28,7 @@ def pending_items(the_plan, cluster, access, whole_inventory):
     policy with on_violation deny (so a request the policy refuses is denied with the policy's reason, and no human
     is left to decide it), and, when the run covers the whole inventory, a denial of every request labelled as this
     inventory's for a user it does not have, or whose name does not match its key."""
-    info = cluster_info(access, cluster)
+    info = looped_result(access, cluster)
     if not info or info.get("failed"):
         return []
     items = self_service_items(the_plan, cluster, info)
@@ -92,7 +85,7 @@ def self_service_items(the_plan, cluster, info):
 def onboarding_items(the_plan, cluster, access):
     """What onboarding decides on `cluster` where approval is automatic: the pending self-service requests (the
     role's own requests it approves in its own steps)."""
-    info = cluster_info(access, cluster)
+    info = looped_result(access, cluster)
     described = the_plan["settings"]["clusters"][cluster] or {}
     if not info or info.get("failed") or described.get("approval", "auto") != "auto":
         return []
@@ -120,7 +113,7 @@ def outcomes(the_plan, access, approvals):
     for entry in the_plan["users"] + the_plan["remote_users"] + the_plan.get("self_service_users", []):
         outcome = results.setdefault(entry["host"], {"changed": False, "failed": False, "msg": []})
         where = f"{entry['user']}@{entry['cluster']}"
-        info = cluster_info(access, entry["cluster"])
+        info = looped_result(access, entry["cluster"])
         if not info or info.get("failed"):
             outcome["failed"] = True
             outcome["msg"].append(f"{where}: the requests could not be read: {(info or {}).get('msg', 'not read')}")

@@ -19,7 +19,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file
 from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import KubeconfigError, parse
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils.access_plan import REMOTE_KEY_DIR, user_files
-from ansible_collections.kubeaccess.x509.plugins.plugin_utils.access_results import cluster_results
+from ansible_collections.kubeaccess.x509.plugins.plugin_utils.access_results import cluster_results, looped_result
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 
@@ -83,7 +83,7 @@ def csr_items(found, cluster, access, inventory):
             items.append({"user": user, "private_key_path": on_cluster["private_key_path"],
                           "certificate_path": on_cluster["certificate_path"]})
             named.add((on_cluster["certificate"] or {}).get("csr_name"))
-    for csr in _loop_item(access, cluster).get("csrs") or []:
+    for csr in looped_result(access, cluster).get("csrs") or []:
         if csr["user"] in found["users"] and _ours(csr, inventory) and csr["name"] not in named:
             items.append({"name": csr["name"]})
     return items
@@ -100,11 +100,11 @@ def account_items(found, cluster, plan, access, bindings):
         namespace = described.get("self_service_namespace", self_service.DEFAULT_NAMESPACE)
         items |= {(user, namespace) for user in found["users"]}
     accounts = {self_service.account_name(user): user for user in found["users"]}
-    for entry in _loop_item(bindings, cluster).get("pruned") or []:
+    for entry in looped_result(bindings, cluster).get("pruned") or []:
         for subject in entry.get("subjects") or []:
             if subject.get("kind") == "ServiceAccount" and subject.get("name") in accounts and subject.get("namespace"):
                 items.add((accounts[subject["name"]], subject["namespace"]))
-    for csr in _loop_item(access, cluster).get("csrs") or []:
+    for csr in looped_result(access, cluster).get("csrs") or []:
         namespace, _colon, name = (csr.get("requester") or "").removeprefix(SERVICE_ACCOUNT_PREFIX).rpartition(":")
         if (csr.get("requester") or "").startswith(SERVICE_ACCOUNT_PREFIX) and accounts.get(name) == csr["user"]:
             items.add((csr["user"], namespace))
@@ -127,8 +127,8 @@ def report(found, clusters, access, bindings, deletions, inventory, check_mode=F
         user_lines = _controller_lines(described, check_mode)
         anything = described["dir"] is not None
         for cluster in clusters:
-            cluster_lines, seen = _cluster_lines(user, described, cluster, _loop_item(access, cluster),
-                                                 _loop_item(bindings, cluster), cluster_results(deletions, cluster),
+            cluster_lines, seen = _cluster_lines(user, described, cluster, looped_result(access, cluster),
+                                                 looped_result(bindings, cluster), cluster_results(deletions, cluster),
                                                  inventory, check_mode)
             for account in cluster_results(accounts, cluster):
                 if account.get("user") == user and account.get("action") == "delete":
@@ -143,13 +143,6 @@ def report(found, clusters, access, bindings, deletions, inventory, check_mode=F
                           f"the clusters {', '.join(clusters)}: check the name"]
         lines[user] = user_lines
     return {"lines": lines, "not_found": not_found}
-
-
-def _loop_item(registered, cluster):
-    for result in (registered or {}).get("results", []):
-        if (result.get("item") or {}).get("key") == cluster:
-            return result
-    return {}
 
 
 def _controller_lines(described, check_mode):

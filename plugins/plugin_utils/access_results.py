@@ -14,12 +14,17 @@ from __future__ import annotations
 READY_FOR_APPROVAL = ("pending", "approved")
 
 
-def cluster_results(registered, cluster):
-    """The per-item results of one cluster's call in a task looped over the clusters (empty when skipped)."""
+def looped_result(registered, cluster):
+    """One cluster's result in a task looped over the clusters ({} when it has none)."""
     for result in (registered or {}).get("results", []):
         if (result.get("item") or {}).get("key") == cluster:
-            return result.get("results") or []
-    return []
+            return result
+    return {}
+
+
+def cluster_results(registered, cluster):
+    """The per-item results of one cluster's call in a task looped over the clusters (empty when skipped)."""
+    return looped_result(registered, cluster).get("results") or []
 
 
 def keyed(registered, cluster, key):
@@ -147,7 +152,7 @@ def ca_signed(work, requests, signed):
         # Results carry the user they were signed for (the plan makes user names unique on a cluster); a call that
         # failed as a whole (the CA key could not be used) fails every request it had.
         by_user = {result.get("expected_user"): result for result in cluster_results(signed, cluster)}
-        whole = _looped_result(signed, cluster)
+        whole = looped_result(signed, cluster)
         if whole.get("failed") or whole.get("unreachable") or whole.get("failed_when_result") is False \
                 and whole.get("msg") and not by_user:
             by_user = {item["expected_user"]: {"failed": True, "msg": whole.get("msg")}
@@ -167,13 +172,6 @@ def ca_signed(work, requests, signed):
                           "certificate_path": entry["request"]["certificate_path"]})
         looped.append({"item": {"key": cluster}, "results": items})
     return {"results": looped}
-
-
-def _looped_result(registered, cluster):
-    for result in (registered or {}).get("results", []):
-        if (result.get("item") or {}).get("key") == cluster:
-            return result
-    return {}
 
 
 def ca_certificates(signed):
