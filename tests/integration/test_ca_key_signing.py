@@ -14,7 +14,6 @@ from cryptography import x509
 from tests.integration.test_audit import read_report
 from tests.integration.test_onboarding import whoami
 from tests.integration.test_onboarding import onboarding  # noqa: F401 pylint: disable=unused-import  # a fixture
-from tests.kube import CSR_PATH
 
 pytestmark = pytest.mark.local_only("needs the cluster CA key")
 
@@ -26,17 +25,12 @@ def use_ca_key(onboarding, ca_dir):
     onboarding.write_inventory()
 
 
-def inventory_csrs(onboarding, admin):
-    return admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
-                      expect=200)["items"]
-
-
 def serial(onboarding, user):
     with open(os.path.join(onboarding.base_dir, user, "local.crt"), "rb") as handle:
         return x509.load_pem_x509_certificate(handle.read()).serial_number
 
 
-def test_users_get_certificates_signed_with_the_ca_key_and_no_csr(onboarding, admin, cluster, tmp_path):
+def test_users_get_certificates_signed_with_the_ca_key_and_no_csr(onboarding, cluster, tmp_path):
     use_ca_key(onboarding, os.path.join(cluster.workdir, "apiserver"))
     first = onboarding.run("onboard.yml").ok()
     for user in (onboarding.rahul, onboarding.seema):
@@ -45,7 +39,7 @@ def test_users_get_certificates_signed_with_the_ca_key_and_no_csr(onboarding, ad
         assert seen["username"] == user
         assert set(onboarding.users[user]["user_access_groups"]) <= set(seen["groups"])
     assert f"{onboarding.rahul}@local: groups" in first.output and "NotAfter" in first.output
-    assert inventory_csrs(onboarding, admin) == []
+    assert onboarding.csrs() == []
     assert onboarding.run("onboard.yml").ok().changed_total() == 0
 
     # The audit reports these users from the controller's certificates, saying who signed them.
@@ -62,22 +56,22 @@ def test_users_get_certificates_signed_with_the_ca_key_and_no_csr(onboarding, ad
     onboarding.run("renew.yml", "-e", "renew_now=true", "-e", f"user={onboarding.rahul}").ok()
     assert serial(onboarding, onboarding.rahul) != before
     assert whoami(onboarding.kubeconfig(onboarding.rahul))["username"] == onboarding.rahul
-    assert inventory_csrs(onboarding, admin) == []
+    assert onboarding.csrs() == []
 
 
-def nothing_was_made(onboarding, admin):
-    assert onboarding.bindings() == {} and inventory_csrs(onboarding, admin) == []
+def nothing_was_made(onboarding):
+    assert onboarding.bindings() == {} and onboarding.csrs() == []
     assert not os.path.exists(onboarding.base_dir)
 
 
-def test_a_ca_that_cannot_be_used_stops_the_run_before_anything_is_made(onboarding, admin, tmp_path):
+def test_a_ca_that_cannot_be_used_stops_the_run_before_anything_is_made(onboarding, tmp_path):
     use_ca_key(onboarding, str(tmp_path / "no-ca-here"))
     run = onboarding.run("onboard.yml").failed()
     assert f"ca_cert_path: {tmp_path}/no-ca-here/ca.crt does not exist on this host" in run.output
-    nothing_was_made(onboarding, admin)
+    nothing_was_made(onboarding)
 
 
-def test_a_ca_key_host_that_cannot_be_reached_stops_the_run_before_anything_is_made(onboarding, admin):
+def test_a_ca_key_host_that_cannot_be_reached_stops_the_run_before_anything_is_made(onboarding):
     with open(os.path.join(onboarding.inventory, "ca_hosts.yml"), "w", encoding="utf-8") as handle:
         handle.write("ca_hosts:\n  hosts:\n    ca-host-down:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n"
                      "      ansible_connection: ssh\n      ansible_ssh_common_args: -o ConnectTimeout=5\n")
@@ -86,4 +80,4 @@ def test_a_ca_key_host_that_cannot_be_reached_stops_the_run_before_anything_is_m
     onboarding.write_inventory()
     run = onboarding.run("onboard.yml").failed()
     assert "Failed to connect to the host via ssh" in run.output and "local: ca-host-down" in run.output
-    nothing_was_made(onboarding, admin)
+    nothing_was_made(onboarding)

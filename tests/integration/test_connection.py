@@ -441,8 +441,7 @@ def test_a_cluster_entry_with_host_and_api_key_onboards_and_offboards_and_never_
     assert whoami(f"{laptop}/.kube/config")["username"] == seema
     with open(f"{laptop}/.kube/kubeaccess/local-ca.crt", "rb") as handle:
         assert handle.read() == cluster.ca_pem
-    requested = admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
-                           expect=200)["items"]
+    requested = onboarding.csrs()
     assert requested and {csr["spec"]["username"] for csr in requested} == {account}
     assert onboarding.run("onboard.yml").ok().changed_total() == 0
 

@@ -95,13 +95,16 @@ class Onboarding:
                 found[(kind, item["metadata"].get("namespace"), item["metadata"]["name"])] = item["subjects"]
         return found
 
+    def csrs(self):
+        """The CSR objects on the cluster that carry this inventory's label."""
+        return self.admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{self.label}",
+                               expect=200)["items"]
+
     def remove_everything(self):
         for kind, namespace, name in self.bindings():
             plural = "clusterrolebindings" if kind == "ClusterRoleBinding" else f"namespaces/{namespace}/rolebindings"
             self.admin.request("DELETE", f"{RBAC}/{plural}/{name}")
-        listed = self.admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{self.label}",
-                                 expect=200)
-        for item in listed["items"]:
+        for item in self.csrs():
             self.admin.request("DELETE", f"{CSR_PATH}/{item['metadata']['name']}")
 
 
@@ -151,7 +154,7 @@ def can_i(kubeconfig, *args):
     return kubectl(kubeconfig, "auth", "can-i", *args).stdout.strip() == "yes"
 
 
-def test_check_mode_then_onboard_one_user_then_no_change(onboarding, admin):
+def test_check_mode_then_onboard_one_user_then_no_change(onboarding):
     rahul = onboarding.rahul
     check = onboarding.run("onboard.yml", "-e", f"user={rahul}", "--check", "--diff").ok()
     assert check.changed(rahul) > 0
@@ -426,7 +429,7 @@ def test_a_user_whose_kubeconfig_path_is_a_directory_fails_alone(onboarding):
     assert fixed.changed(mia) == 1 and whoami(os.path.join(directory, "mia.kubeconfig"))["username"] == mia
 
 
-def test_the_policy_is_checked_with_the_inventory_before_any_change(onboarding, admin):
+def test_the_policy_is_checked_with_the_inventory_before_any_change(onboarding):
     rahul, seema = onboarding.rahul, onboarding.seema
     onboarding.users[seema]["user_access_lifetime"] = "7d"
     allowed = [f"developers-{onboarding.suffix}", f"platform-team-{onboarding.suffix}"]
@@ -439,7 +442,7 @@ def test_the_policy_is_checked_with_the_inventory_before_any_change(onboarding, 
             "user_access_clusters.local.policy.allowed_groups") in run.output
     assert run.recap(seema)["failed"] == 1 and run.changed(rahul) == 1
     assert not os.path.exists(os.path.join(onboarding.base_dir, seema))
-    assert not [csr for csr in our_csrs(onboarding, admin) if csr["metadata"]["name"].startswith(f"{seema}-")]
+    assert not [csr for csr in onboarding.csrs() if csr["metadata"]["name"].startswith(f"{seema}-")]
 
 
 def test_a_pending_csr_of_ours_that_nothing_wants_is_deleted_and_said(onboarding, admin):
@@ -449,7 +452,7 @@ def test_a_pending_csr_of_ours_that_nothing_wants_is_deleted_and_said(onboarding
     onboarding.run("onboard.yml", "-e", f"user={rahul}").ok()
     with open(os.path.join(onboarding.base_dir, rahul, "local.key"), "rb") as handle:
         key = serialization.load_pem_private_key(handle.read(), None)
-    name = next(csr["metadata"]["name"] for csr in our_csrs(onboarding, admin)
+    name = next(csr["metadata"]["name"] for csr in onboarding.csrs()
                 if csr["metadata"]["name"].startswith(f"{rahul}-"))
     admin.request("DELETE", f"{CSR_PATH}/{name}")
     wait_for(lambda: admin.request("GET", f"{CSR_PATH}/{name}").status_code == 404, what=f"CSR {name} deleted")
@@ -462,11 +465,6 @@ def test_a_pending_csr_of_ours_that_nothing_wants_is_deleted_and_said(onboarding
     assert f"CSR {name} was pending (asking for 604800 s) while the certificate is current; deleted" in run.output
     assert admin.request("GET", f"{CSR_PATH}/{name}").status_code == 404
     assert onboarding.run("onboard.yml", "-e", f"user={rahul}").ok().changed_total() == 0
-
-
-def our_csrs(onboarding, admin):
-    return admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
-                      expect=200)["items"]
 
 
 def test_renew_audit_and_offboard(onboarding, admin, cleanup):
@@ -520,7 +518,7 @@ def _files_under(directory):
                   for top, _dirs, names in os.walk(directory) for name in names)
 
 
-def test_keys_on_the_users_own_machine(onboarding, admin):
+def test_keys_on_the_users_own_machine(onboarding):
     """seema's host is a machine of her own (ansible_host set; reached with the local connection here): her key is
     made and stays there, the controller only sees her request, and her kubeconfig is written there."""
     seema, rahul = onboarding.seema, onboarding.rahul
@@ -578,8 +576,7 @@ def test_keys_on_the_users_own_machine(onboarding, admin):
     assert "local: the certificate (serial" in offboard.output and "cannot be revoked" in offboard.output
     assert (f"local: the key of this certificate was never on the controller: it is on {seema}'s own machine, which "
             "this run cannot reach") in offboard.output
-    listed = admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
-                        expect=200)
     # Her CSR is found from the certificate, as no key of hers is on the controller to name it; nobody else's goes.
-    assert not [item for item in listed["items"] if item["metadata"]["name"].startswith(f"{seema}-")]
-    assert [item for item in listed["items"] if item["metadata"]["name"].startswith(f"{rahul}-")]
+    names = [item["metadata"]["name"] for item in onboarding.csrs()]
+    assert not [name for name in names if name.startswith(f"{seema}-")]
+    assert [name for name in names if name.startswith(f"{rahul}-")]

@@ -14,7 +14,6 @@ from cryptography.x509.oid import NameOID
 
 from tests.external_signer import ExternalSigner
 from tests.integration.test_onboarding import onboarding  # noqa: F401 pylint: disable=unused-import  # a fixture
-from tests.kube import CSR_PATH
 
 
 def use_signer(onboarding, signer, allowed=True, wait_timeout=60):
@@ -24,11 +23,6 @@ def use_signer(onboarding, signer, allowed=True, wait_timeout=60):
     onboarding.clusters["local"].update(signer_name=signer, wait_timeout=wait_timeout, policy=policy)
     onboarding.settings["user_access_verify"] = "never"
     onboarding.write_inventory()
-
-
-def inventory_csrs(onboarding, admin):
-    return admin.json("GET", f"{CSR_PATH}?labelSelector=kubeaccess.x509%2Finventory%3D{onboarding.label}",
-                      expect=200)["items"]
 
 
 def user_certificate(onboarding, user):
@@ -42,14 +36,14 @@ def kubeconfig_certificate(onboarding, user):
     return base64.b64decode(entry["user"]["client-certificate-data"])
 
 
-def test_a_custom_signer_that_signs_late_is_waited_for(onboarding, admin, cluster, tmp_path):
+def test_a_custom_signer_that_signs_late_is_waited_for(onboarding, cluster, tmp_path):
     signer_name = f"kubeaccess.example/late-{onboarding.suffix}"
     use_signer(onboarding, signer_name)
     with ExternalSigner(cluster.kubeconfig, str(tmp_path / "signer"), signer_name, delay=3) as signer:
         first = onboarding.run("onboard.yml").ok()
         second = onboarding.run("onboard.yml").ok()
     assert signer.errors == []
-    csrs = inventory_csrs(onboarding, admin)
+    csrs = onboarding.csrs()
     assert sorted(c["metadata"]["name"] for c in csrs) == sorted(signer.issued) and len(csrs) == 2
     assert {c["spec"]["signerName"] for c in csrs} == {signer_name}
     for user, groups in ((onboarding.rahul, onboarding.users[onboarding.rahul]["user_access_groups"]),
@@ -64,7 +58,7 @@ def test_a_custom_signer_that_signs_late_is_waited_for(onboarding, admin, cluste
     assert second.changed_total() == 0, second.output[-4000:]
 
 
-def test_a_signer_that_never_answers_fails_its_users_naming_it(onboarding, admin):
+def test_a_signer_that_never_answers_fails_its_users_naming_it(onboarding):
     signer_name = f"kubeaccess.example/absent-{onboarding.suffix}"
     use_signer(onboarding, signer_name, wait_timeout=3)
     run = onboarding.run("onboard.yml", "-e", f"user={onboarding.rahul}").failed()
@@ -72,15 +66,15 @@ def test_a_signer_that_never_answers_fails_its_users_naming_it(onboarding, admin
     assert f"its signer {signer_name} issued no certificate within 3 s" in run.output
     assert "raise wait_timeout" in run.output, run.output
     assert not os.path.exists(onboarding.kubeconfig(onboarding.rahul))
-    (csr,) = inventory_csrs(onboarding, admin)
+    (csr,) = onboarding.csrs()
     assert csr["spec"]["signerName"] == signer_name and not (csr.get("status") or {}).get("certificate")
 
 
-def test_a_signer_the_policy_does_not_allow_stops_the_run_before_anything_is_made(onboarding, admin):
+def test_a_signer_the_policy_does_not_allow_stops_the_run_before_anything_is_made(onboarding):
     signer_name = f"kubeaccess.example/unlisted-{onboarding.suffix}"
     use_signer(onboarding, signer_name, allowed=False)
     run = onboarding.run("onboard.yml").failed()
     assert (f"user_access_clusters.local.policy: allowed_signers: ['kubernetes.io/kube-apiserver-client'] does not "
             f"include {signer_name}, the cluster's signer_name") in run.output
-    assert inventory_csrs(onboarding, admin) == [] and onboarding.bindings() == {}
+    assert onboarding.csrs() == [] and onboarding.bindings() == {}
     assert not os.path.exists(onboarding.base_dir)
