@@ -321,7 +321,8 @@ def self_service_line(entry, bindings):
             f"requests their own certificate with playbooks/request.yml and a token of the ServiceAccount "
             f"{described['namespace']}/{described['service_account']} (kubectl create token "
             f"{described['service_account']} -n {described['namespace']}), as CSR {described['csr_name']}, which "
-            f"playbooks/approve.yml (or onboarding, where approval is auto) decides; bindings {', '.join(names) or '(none)'}")
+            f"playbooks/approve.yml (or onboarding, where approval is auto) decides; bindings "
+            f"{', '.join(names) or '(none)'}")
 
 
 def self_service_decision(entry, decided):
