@@ -16,6 +16,7 @@ import pytest
 
 from tests.kube import (CSR_PATH, Cleanup, KubeHTTP, approve, csr_manifest, make_csr_pem, new_key,
                         wait_for_certificate, write_user_kubeconfig)
+from tests.reliability import figures
 from cryptography.hazmat.primitives import serialization
 
 REAL_CLUSTER_ENV = "KUBEACCESS_TEST_KUBECONFIG"
@@ -43,6 +44,15 @@ _link_checkout_as_collection()
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "local_only(reason): needs a switch only the local test API server has")
+    figures.configure(config)
+
+
+def pytest_runtest_logreport(report):
+    figures.add_report(report)
+
+
+def pytest_terminal_summary(terminalreporter):
+    figures.print_summary(terminalreporter)
 
 
 def pytest_collection_modifyitems(config, items):

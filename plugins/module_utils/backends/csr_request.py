@@ -22,7 +22,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import 
     AUTH_ARG_SPEC, ApiError, KubeError, delete_options)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
     expiration_error, identity_name_error, label_errors, object_name_error, parse_renew_before,
-    signer_name_error)
+    signer_name_error, usages_error)
 
 KEY_MODE = 0o600
 # A rotated key waits here, beside the key it replaces, until the caller has put its certificate to use.
@@ -103,9 +103,10 @@ class CsrRequest:
             errors.append(object_name_error("name", params["name"]))
         errors.append(expiration_error("expiration_seconds", params["expiration_seconds"]))
         errors.append(signer_name_error("signer_name", params["signer_name"]))
-        if not params["usages"]:
-            errors.append("usages: must not be empty; client certificates use ['client auth']")
+        errors.append(usages_error("usages", params["usages"]))
         errors += label_errors("labels", params["labels"])
+        # Annotation keys follow the rules of label keys; their values are free text.
+        errors += label_errors("annotations", dict.fromkeys(params["annotations"]))
         if not params["submit"]:
             errors += [f"{option}: cannot be combined with submit=false, which makes a new request from "
                        "private_key_path and submits nothing"
@@ -131,7 +132,8 @@ class CsrRequest:
             source = "csr_path" if params["csr_path"] else "csr_content"
             data = read_file(params["csr_path"]) if params["csr_path"] else params["csr_content"].encode()
             if data is None:
-                raise InputError(f"csr_path: {params['csr_path']} does not exist")
+                raise InputError(f"csr_path: {params['csr_path']} does not exist; give the path of a PEM certificate "
+                                 "request (as `openssl req -new` writes), or the request itself as csr_content")
             try:
                 self.request = Request(data)
             except CryptoInputError as exc:
@@ -160,7 +162,9 @@ class CsrRequest:
             try:
                 self.request = Request(build_csr_pem(self.key, self.user, self.groups,
                                                      params["subject_alt_names"]))
-            except (CryptoInputError, ValueError) as exc:
+            except CryptoInputError as exc:  # names subject_alt_names itself
+                raise InputError(str(exc)) from None
+            except ValueError as exc:
                 raise InputError(f"subject_alt_names: {exc}") from None
         elif self.key is not None:
             self.request = Request(build_csr_pem(self.key, self.user))
@@ -339,6 +343,14 @@ class CsrRequest:
         return "recreate"
 
     def submit(self, client, existing, wanted):
+        # The key is on disk before its request exists: a run killed in between leaves a key that the next run
+        # finds and submits under the same name, never a request for a key that is lost.
+        if self.new_key:
+            try:
+                self.write_key()
+            except OSError as exc:
+                raise InputError(f"private_key_path: cannot write {self.key_path} ({exc}); nothing was submitted. "
+                                 "Give a path in a directory this user can write") from None
         if existing is not None:
             self.delete(existing)
         try:
@@ -346,15 +358,12 @@ class CsrRequest:
         except ApiError as exc:
             if exc.already_exists:
                 return self.adopt_after_race(wanted)
+            # Refused for good, the new key is of no use; after a server error the request may exist, and the
+            # next run finds it by this key.
+            if self.new_key and exc.status < 500:
+                os.unlink(self.key_path)
             raise KubeError(f"the API server refused to create CSR {self.name}: {exc}") from None
         self.csrs.remember(self.name, created)
-        if self.new_key:
-            try:
-                self.write_key()
-            except OSError as exc:
-                client.request("DELETE", csr_object.path(self.name), expect=(200, 202, 404))
-                raise InputError(f"private_key_path: cannot write {self.key_path} ({exc}); the "
-                                 f"CSR {self.name} was withdrawn") from None
         return created
 
     def adopt_after_race(self, wanted):
@@ -363,8 +372,6 @@ class CsrRequest:
             raise InputError(f"name: CSR {self.name} was created by someone else at the same time with another "
                              "request")
         self.result["action"] = "reuse"
-        if self.new_key:
-            self.write_key()
         return obj
 
     def write_key(self):

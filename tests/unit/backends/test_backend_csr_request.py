@@ -242,21 +242,28 @@ BAD_INPUT = [
     ("renew_before: 'soon' is not understood", {"renew_before": "soon"}),
     ("labels: key 'team name' is invalid", {"labels": {"team name": "x"}}),
     ("usages: must not be empty; client certificates use ['client auth']", {"usages": []}),
+    # What the API would refuse after the key is made: refused before it.
+    ("usages: ['flying'] are not key usages of the CSR API; client certificates use ['client auth']",
+     {"usages": ["flying"]}),
+    ("usages: ['client auth'] are given more than once", {"usages": ["client auth", "client auth"]}),
+    ("annotations: key 'bad key!' is invalid", {"annotations": {"bad key!": "x"}}),
     ("wait_timeout: must be 0 or more seconds", {"wait_timeout": -1}),
     ("private_key_path: cannot read the private key", {"private_key_path": "{garbage_key}"}),
     ("private_key_path: the key is encrypted; give private_key_passphrase", {"private_key_path": "{encrypted_key}"}),
     ("the passphrase is wrong", {"private_key_path": "{encrypted_key}", "private_key_passphrase": "not-it"}),
     ("holds a key the cluster cannot use: curve secp256k1 is not supported", {"private_key_path": "{unusable_key}"}),
-    ("private_key_path: cannot create {not_a_directory}/new.key: {not_a_directory} is not a directory",
+    ("private_key_path: cannot create {not_a_directory}/new.key: {not_a_directory} is not a directory; give a path "
+     "under a directory",
      {"private_key_path": "{not_a_directory}/new.key"}),
     ("certificate_path: cannot create {not_a_directory}/new.crt: {not_a_directory} is not a directory",
      {"certificate_path": "{not_a_directory}/new.crt"}),
-    ("subject_alt_names:", {"subject_alt_names": ["NOPE:x"]}),
+    ("subject_alt_names: 'NOPE:x' is not understood; write DNS:name", {"subject_alt_names": ["NOPE:x"]}),
     ("user: required with private_key_path; it becomes the certificate's CN", {"user": None}),
     ("private_key_path: required (or csr_path / csr_content for a request made elsewhere)", {"keyless": True}),
     ("csr_path: not a PEM certificate request", {"keyless": True, "csr_path": "{certificate_file}"}),
     ("csr_path: the certificate request's signature is broken", {"keyless": True, "csr_path": "{broken_csr}"}),
-    ("csr_path: {garbage_key}.missing does not exist", {"keyless": True, "csr_path": "{garbage_key}.missing"}),
+    ("csr_path: {garbage_key}.missing does not exist; give the path of a PEM certificate request",
+     {"keyless": True, "csr_path": "{garbage_key}.missing"}),
     ("csr_content: the request is for CN='someone-else', not user='{user}'",
      {"keyless": True, "csr_content": "@{other_csr}"}),
     ("csr_content: the request has O=[], not groups=['developers']",
@@ -296,6 +303,7 @@ def test_bad_input_is_refused_naming_the_option_before_anything_is_made(run_back
     result = run_backend(csr_request, args)
     assert result.get("failed") and not result["changed"], result
     assert fill(expected) in result["msg"]
+    assert not re.search(r"(\w+): \1:", result["msg"]), "an option named twice over"
     assert files_under(tmp_path / "out") == [], "no key and no certificate are written"
     listed = admin.json("GET", CSR_PATH, expect=200)["items"]
     assert not [o for o in listed if o["metadata"]["name"].startswith(files["user"])], "no CSR is submitted"
@@ -421,6 +429,26 @@ def test_the_api_server_refusing_system_masters_is_reported_and_the_key_not_kept
     assert "refused to create CSR" in refused["msg"] and "system:masters group is not allowed" in refused["msg"]
     assert "Missing permission" not in refused["msg"]
     assert not (tmp_path / "masters.key").exists()
+
+
+@pytest.mark.local_only("injects server errors")
+def test_the_key_is_on_disk_before_its_request_so_that_the_next_run_submits_it(run_backend, admin, cleanup,
+                                                                               cluster, user, tmp_path):
+    key_path = tmp_path / "k.key"
+    cluster.control("POST", "faults", {"status": 500, "count": 5, "verb": "create",
+                                       "resource": "certificatesigningrequests"})
+    try:
+        failed = run_backend(csr_request, {"user": user, "private_key_path": str(key_path)})
+    finally:
+        cluster.control("DELETE", "faults")
+    assert failed["failed"] and "refused to create CSR" in failed["msg"]
+    # A server error may hide a request that was made: the key stays, and the next run submits it under its name.
+    kept = key_path.read_bytes()
+    done = run_backend(csr_request, {"user": user, "private_key_path": str(key_path)})
+    cleanup.add(f"{CSR_PATH}/{done['name']}")
+    assert done["action"] == "create" and key_path.read_bytes() == kept
+    public_key = serialization.load_pem_private_key(kept, None).public_key()
+    assert done["name"] == csr_object.default_name(user, public_key_fingerprint(public_key))
 
 
 def test_a_current_certificate_makes_the_run_a_no_op_without_the_api(run_backend, tmp_path):
