@@ -82,6 +82,8 @@ options:
     description:
       - Where the private key is kept, on the host the module runs on. Created with mode 0600 when missing;
         an existing key is reused. The key never leaves this host.
+      - A new key is written before its request is submitted, so that a run killed in between leaves a key the next
+        run submits, never a request for a lost key. It is removed again when the API server refuses the request.
     type: path
   private_key_type:
     description: Type of a new private key.
