@@ -102,6 +102,16 @@ options:
       - Can also be given with the E(K8S_AUTH_IMPERSONATE_GROUPS) environment variable, comma-separated.
     type: list
     elements: str
+  request_timeout:
+    description:
+      - Seconds to wait for the answer to each request to the API server (and at most 10 to connect), as
+        C(kubectl --request-timeout) does; 60 when not given. Not in C(kubernetes.core).
+      - A request with no answer in time is sent again, as after a dropped connection or an overloaded or failing
+        server (HTTP 429 or 5xx, after its C(Retry-After)), 5 attempts in all; then the task fails naming the
+        server, what happened and for how long.
+      - Can also be given with the E(K8S_AUTH_REQUEST_TIMEOUT) environment variable, which sets it for every step
+        of the P(kubeaccess.x509.user_access#role) role and the collection's playbooks.
+    type: float
 requirements:
   - kubernetes >= 29.0.0
 notes:

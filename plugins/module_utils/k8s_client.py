@@ -16,6 +16,7 @@ into files only in a private directory (0700, files 0600) removed when the modul
 from __future__ import annotations
 
 import atexit
+import datetime
 import ipaddress
 import json
 import os
@@ -56,6 +57,8 @@ AUTH_ARG_SPEC = dict(
     proxy_headers=dict(type="dict", options=PROXY_HEADERS_SPEC, apply_defaults=True),
     impersonate_user=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_IMPERSONATE_USER"])),
     impersonate_groups=dict(type="list", elements="str", fallback=(env_fallback, ["K8S_AUTH_IMPERSONATE_GROUPS"])),
+    # kubectl's --request-timeout, in seconds: how long one request may wait for its answer.
+    request_timeout=dict(type="float", fallback=(env_fallback, ["K8S_AUTH_REQUEST_TIMEOUT"])),
 )
 
 USER_AGENT = "kubeaccess.x509"
@@ -64,6 +67,9 @@ ANONYMOUS = 'User "system:anonymous"'
 RETRIABLE_STATUS = (429, 500, 502, 503, 504)
 MAX_ATTEMPTS = 5
 MAX_SLEEP = 10.0
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+REQUEST_TIMEOUT_ENV = "K8S_AUTH_REQUEST_TIMEOUT"
 _VERB_BY_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _RBAC_DENIAL = re.compile(r"cannot (\w+) resource")
 _SIGNER_DENIAL = re.compile(r"not permitted to (\w+) requests with signerName \"([^\"]+)\"")
@@ -81,20 +87,31 @@ class ConnectionConfigError(KubeError):
 class ApiError(KubeError):
     """The API answered with a failure Status."""
 
-    def __init__(self, status, body, method, path, requirements=None):
+    def __init__(self, status, body, method, path, requirements=None, retried=None, credential=None):
+        """`retried` (server, attempts, seconds): the answer was the same after that many attempts; `credential`:
+        why the server did not accept the credentials, when the client certificate itself says (expired)."""
         self.status = status
         self.body = body if isinstance(body, dict) else {}
         self.reason = self.body.get("reason") or ""
         self.server_message = self.body.get("message") or (body if isinstance(body, str) else "")
         self.method = method
         self.path = path
-        super().__init__(self._describe(requirements))
+        super().__init__(self._describe(requirements, retried, credential))
 
-    def _describe(self, requirements):
+    def _describe(self, requirements, retried=None, credential=None):
         text = f"{self.method} {self.path}: HTTP {self.status} {self.reason or ''}".rstrip()
         if self.server_message:
             text += f": {self.server_message}"
-        if self.status == 401 or ANONYMOUS in self.server_message:
+        if retried and self.status in RETRIABLE_STATUS:
+            server, attempts, seconds = retried
+            trouble = ("is overloaded and kept asking to slow down" if self.status == 429 else
+                       "(or a proxy or load balancer in front of it) kept failing, for no fault of this request")
+            text += (f" (the API server at {server} {trouble}: {attempts} attempts over {seconds:.0f} s. Run again "
+                     "later: the next run picks up where this one stopped. If it lasts, check the API server's "
+                     "health (kubectl get --raw='/readyz?verbose') and its logs)")
+        elif credential and (self.status == 401 or ANONYMOUS in self.server_message):
+            text += f" ({credential})"
+        elif self.status == 401 or ANONYMOUS in self.server_message:
             text += (" (the API server did not accept the credentials: a client certificate not signed by the "
                      "cluster CA or expired, or an invalid token)")
         elif self.status == 403 and self.missing_permission():
@@ -156,14 +173,17 @@ def _kube_modules():
 
 class _Connection:
     """Where requests go and with what: the server, the CA file (None: the system's), the pool with the client
-    certificate, and the Authorization header (`token()`, re-read per request: exec plugins refresh it)."""
+    certificate (`cert_path`), and the Authorization header (`token()`, re-read per request: exec plugins refresh
+    it). `origin` names where the credentials come from, for messages."""
 
-    def __init__(self, server, ca_path, pool, token, urllib3):
+    def __init__(self, server, ca_path, pool, token, urllib3, cert_path=None):
         self.server = server
         self.ca_path = ca_path
         self.pool = pool
         self.token = token
         self.urllib3 = urllib3
+        self.cert_path = cert_path
+        self.origin = None
 
 
 class _Source:
@@ -202,7 +222,12 @@ class _Source:
 
 def _connection(params):
     source = _Source(params)
-    return _plain_connection(params, source) or _package_connection(params, source)
+    connection = _plain_connection(params, source) or _package_connection(params, source)
+    if params.get("client_cert"):
+        connection.origin = f"client_cert {params['client_cert']}"
+    elif source.kubeconfig is not None and source.kubeconfig.path:
+        connection.origin = f"the kubeconfig {source.kubeconfig.path}"
+    return connection
 
 
 def _plain_connection(params, source):
@@ -234,7 +259,7 @@ def _plain_connection(params, source):
     else:
         pool = urllib3.PoolManager(**pool_args)
     header = f"Bearer {settings['token']}" if settings["token"] else None
-    return _Connection(settings["server"], settings["ca"], pool, lambda: header, urllib3)
+    return _Connection(settings["server"], settings["ca"], pool, lambda: header, urllib3, settings["cert"])
 
 
 def _environment_proxies():
@@ -317,7 +342,7 @@ def _material_file(path, data):
 def _package_connection(params, source):
     configuration, pool, urllib3 = _load_configuration(params, source)
     return _Connection(configuration.host, configuration.ssl_ca_cert, pool, lambda: _package_token(configuration),
-                       urllib3)
+                       urllib3, configuration.cert_file)
 
 
 def _package_token(configuration):
@@ -374,12 +399,18 @@ class KubeClient:
     """JSON over HTTPS with the caller's credentials, with bounded retries on overload and server errors."""
 
     def __init__(self, params):
+        # A client made from a dict (a check with a user's own credentials) has no option: the variable applies.
+        self.request_timeout = timeout_seconds(params.get("request_timeout", os.environ.get(REQUEST_TIMEOUT_ENV)))
         connection = _connection(params)
         self._ca_path, self._pool, self._token, self._urllib3 = (
             connection.ca_path, connection.pool, connection.token, connection.urllib3)
+        self._cert_path, self._origin = connection.cert_path, connection.origin
         self.server = connection.server.rstrip("/")
         self.impersonate_user = params.get("impersonate_user")
         self.impersonate_groups = params.get("impersonate_groups") or []
+        self._timeout = self._urllib3.Timeout(connect=min(CONNECT_TIMEOUT, self.request_timeout),
+                                              read=self.request_timeout)
+        self._down = None  # why the server could not be reached, once every attempt at a request failed
 
     def ca_pem(self):
         """The CA bundle the connection trusts, when it has one (from the kubeconfig or ca_cert)."""
@@ -407,7 +438,7 @@ class KubeClient:
         try:
             return self._pool.request(method, url, body=None if body is None else json.dumps(body).encode(),
                                       headers=self._headers(body), retries=False, redirect=False,
-                                      timeout=self._urllib3.Timeout(connect=10, read=60))
+                                      timeout=self._timeout)
         except exceptions.SSLError as exc:
             raise KubeError(f"TLS failure talking to {self.server}: {exc}. If the server certificate is not "
                             "trusted, give the cluster CA (certificate-authority-data in the kubeconfig, or "
@@ -419,19 +450,34 @@ class KubeClient:
         except (exceptions.NewConnectionError, exceptions.ConnectTimeoutError) as exc:
             raise _Unreachable(f"cannot reach the API server at {self.server}: {_reason(exc)}. Check the server "
                                "address in the kubeconfig (or host), the network and proxy") from None
-        except (exceptions.ProtocolError, exceptions.ReadTimeoutError) as exc:
-            raise _Unreachable(f"the API server at {self.server} dropped the connection: {_reason(exc)}") from None
+        except exceptions.ReadTimeoutError:
+            raise _Unreachable(f"the API server at {self.server} did not answer {method} {url[len(self.server):]} "
+                               f"within {self.request_timeout:g} s (request_timeout). Check the API server's load "
+                               "and what is in between (proxy, load balancer)") from None
+        except exceptions.ProtocolError as exc:
+            # Its last argument is the cause (a reset, a closed connection), the first only "Connection aborted."
+            cause = exc.args[-1] if exc.args and isinstance(exc.args[-1], Exception) else exc
+            raise _Unreachable(f"the API server at {self.server} dropped the connection: {_reason(cause)}. Check that "
+                               "it is up and what is in between (proxy, load balancer)") from None
 
     def request(self, method, path, body=None, requirements=None, expect=(200, 201)):
-        """Send one request; retry 429 and 5xx (honouring Retry-After) and dropped connections, boundedly."""
+        """Send one request; retry 429 and 5xx (honouring Retry-After), dropped connections and requests that got
+        no answer in time, boundedly; the failure that remains says how long it lasted. A server that could not be
+        reached in all the attempts at one request is not tried again by this client: its other requests (a prune
+        after the writes, the next item) fail at once the same way, instead of each waiting as long again."""
+        if self._down is not None:
+            raise _Unreachable(self._down)
         url = self.server + path
         attempt = 1
+        started = time.monotonic()
         while True:
             try:
                 response = self._send(method, url, body)
-            except _Unreachable:
+            except _Unreachable as exc:
                 if attempt == MAX_ATTEMPTS:
-                    raise
+                    self._down = (f"{exc} ({attempt} attempts over {time.monotonic() - started:.0f} s; the next run "
+                                  "picks up where this one stopped)")
+                    raise _Unreachable(self._down) from None
                 time.sleep(backoff(attempt))
                 attempt += 1
                 continue
@@ -439,9 +485,37 @@ class KubeClient:
             if response.status in expect:
                 return payload
             if response.status not in RETRIABLE_STATUS or attempt == MAX_ATTEMPTS:
-                raise ApiError(response.status, payload, method, path, requirements)
+                retried = (self.server, attempt, time.monotonic() - started) if attempt > 1 else None
+                problem = self.credential_problem() if response.status == 401 else None
+                credential = f"the API server at {self.server} did not accept the credentials: {problem}" \
+                    if problem else None
+                raise ApiError(response.status, payload, method, path, requirements, retried, credential)
             time.sleep(retry_after(response.headers.get("Retry-After")) or backoff(attempt))
             attempt += 1
+
+    def credential_problem(self):
+        """What the client certificate itself says is wrong with it (expired, not yet valid) and where it comes
+        from, or None: the API server's 401 does not say why."""
+        if not self._cert_path:
+            return None
+        try:
+            from cryptography import x509  # pylint: disable=import-outside-toplevel
+            with open(self._cert_path, "rb") as handle:
+                cert = x509.load_pem_x509_certificate(handle.read())
+        except (ImportError, OSError, ValueError):
+            return None
+        now = datetime.datetime.now(datetime.timezone.utc)
+        subject = cert.subject.rfc4514_string()
+        origin = f" of {self._origin}" if self._origin else ""
+        if now > cert.not_valid_after_utc:
+            when = cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return (f"the client certificate{origin} ({subject}) expired at {when}. Renew it (on kubeadm clusters: "
+                    "kubeadm kubeconfig user, or kubeadm certs renew admin.conf) and give the new credentials")
+        if now < cert.not_valid_before_utc:
+            when = cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return (f"the client certificate{origin} ({subject}) is not valid before {when}. Check this machine's "
+                    "clock")
+        return None
 
     def get_or_none(self, path):
         try:
@@ -552,6 +626,20 @@ def _decode(data):
         return json.loads(data) if data else {}
     except ValueError:
         return data.decode("utf-8", "replace")
+
+
+def timeout_seconds(given):
+    """The request_timeout option (or its variable) in seconds; READ_TIMEOUT when not given."""
+    if given in (None, ""):
+        return READ_TIMEOUT
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:  # also NaN
+        raise ConnectionConfigError(f"request_timeout: {given!r} is not a number of seconds greater than 0; give one "
+                                    f"(or {REQUEST_TIMEOUT_ENV}), such as 30. Without it, {READ_TIMEOUT:g}")
+    return seconds
 
 
 def retry_after(header):

@@ -4,16 +4,18 @@
 
 The bindings step is the first to reach every cluster (one k8s_rbac_binding call per cluster). A call that failed
 only because the cluster's API server cannot be reached (every failure of it is the client's "cannot reach the API
-server" or "dropped the connection") does not stop the run: the other clusters' part is done, nothing more is tried
-on that cluster, each user of the run on it fails naming the cluster, and so does the controller's own line (the
-cluster's bindings were not applied), so that PLAY RECAP and the exit code say so. Any other failure of the bindings
-step (a namespace that does not exist, a forbidden write) still stops the run before anything else changes.
+server", "dropped the connection" or "did not answer", after its retries) does not stop the run: the other
+clusters' part is done, nothing more is tried on that cluster, each user of the run on it fails naming the cluster,
+and so does the controller's own line (the cluster's bindings were not applied), so that PLAY RECAP and the exit
+code say so. Any other failure of the bindings step (a namespace that does not exist, a forbidden write) still
+stops the run before anything else changes.
 """
 
 from __future__ import annotations
 
 # The messages of module_utils/k8s_client.py for a server that cannot be reached (after its retries).
-UNREACHABLE = ("cannot reach the API server at ", "dropped the connection: ")
+UNREACHABLE = ("cannot reach the API server at ", "dropped the connection: ", " did not answer ")
+SERVER = "the API server at "
 
 
 def _is_unreachable(message):
@@ -42,8 +44,10 @@ def reason(result):
     failed = [item.get("msg") for item in result.get("results") or [] if item.get("failed")]
     # The task's message names every failed item ("bindings[0] (...): ... | bindings[1] ..."): the first says it.
     message = str(failed[0] if failed else result.get("msg") or "").split(" | ", 1)[0]
-    marker = UNREACHABLE[0]
-    return message[message.index(marker):] if marker in message else message.rsplit("): ", 1)[-1]
+    for marker in (UNREACHABLE[0], SERVER):
+        if marker in message:
+            return message[message.index(marker):]
+    return message.rsplit("): ", 1)[-1]
 
 
 def unreachable_clusters(bindings):

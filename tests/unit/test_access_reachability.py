@@ -96,3 +96,18 @@ def test_all_reachable_changes_nothing_and_the_filters_are_the_model():
     assert model.outcomes(done, plan(), {}, "localhost") is done
     assert reachability_filter.FilterModule().filters() == {
         "access_cluster_unreachable": model.cluster_unreachable}
+
+
+def test_a_server_that_does_not_answer_in_time_or_drops_connections_cannot_be_reached_and_the_reason_is_whole():
+    """k8s_client's words, after its retries, for a server too slow for request_timeout and for one that resets
+    connections: the reason starts at the server, whatever item and request led to it."""
+    for why in ("the API server at https://x did not answer GET /api/v1/namespaces within 10 s (request_timeout). "
+                "Check the API server's load and what is in between (proxy, load balancer) (5 attempts over 53 s; "
+                "the next run picks up where this one stopped)",
+                "the API server at https://x dropped the connection: Connection reset by peer. Check that it is up "
+                "and what is in between (proxy, load balancer) (5 attempts over 4 s; the next run picks up where "
+                "this one stopped)"):
+        result = looped("b", failed=True, msg=f"bindings[0] (RoleBinding dev/x): {why}",
+                        results=[{"failed": True, "msg": f"bindings[0] (RoleBinding dev/x): {why}"}])
+        assert model.cluster_unreachable(result)
+        assert model.reason(result) == why
