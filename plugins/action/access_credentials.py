@@ -52,7 +52,7 @@ class ActionModule(ActionBase):
             with task_environment(self):
                 try:
                     outcome = credentials_pipeline.run(work, bindings, verify, call, overlap=True,
-                                                       check_mode=self._play_context.check_mode)
+                                                       check_mode=self._play_context.check_mode, say=display.display)
                 finally:
                     remove_material()
         else:
@@ -61,7 +61,7 @@ class ActionModule(ActionBase):
             def call(module, args):
                 return self._execute_module(module_name=module, module_args=args, task_vars=task_vars)
             outcome = credentials_pipeline.run(work, bindings, verify, call, overlap=False,
-                                               check_mode=self._play_context.check_mode)
+                                               check_mode=self._play_context.check_mode, say=display.display)
         failures, warnings = outcome.pop("failures"), outcome.pop("warnings")
         outcomes = access_results.outcomes(work, outcome["requests"], outcome["approvals"], outcome["kubeconfigs"],
                                            bindings, accounts, decisions)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import tempfile
@@ -22,7 +23,7 @@ def writable_dir_error(option, path):
     directory = os.path.dirname(os.path.abspath(path))
     while not os.path.isdir(directory):
         if os.path.lexists(directory):
-            return f"{option}: cannot create {path}: {directory} is not a directory"
+            return f"{option}: cannot create {path}: {directory} is not a directory; give a path under a directory"
         parent = os.path.dirname(directory)
         if parent == directory:
             break
@@ -54,6 +55,29 @@ def write_atomic(path, data, mode):
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def write_new(path, data, mode):
+    """write_atomic, unless `path` exists: then False, and nothing is written.
+
+    Two processes making the same file at once (two runs for one user) check and write it in turn, under a lock on
+    its directory: one writes it, the other finds it and uses it. Where the directory cannot be locked (some
+    network file systems), the check is made without the lock.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        if os.path.lexists(path):
+            return False
+        write_atomic(path, data, mode)
+        return True
+    finally:
+        os.close(descriptor)  # and with it the lock
 
 
 def mode_of(path):

@@ -84,6 +84,8 @@ options:
         an existing key is reused. The key never leaves this host.
       - A new key is written before its request is submitted, so that a run killed in between leaves a key the next
         run submits, never a request for a lost key. It is removed again when the API server refuses the request.
+      - A new key is written only if no key appeared at the path since the module looked (another run for the same
+        user at the same moment); otherwise that key is used, so that both runs request one certificate for one key.
     type: path
   private_key_type:
     description: Type of a new private key.

@@ -18,6 +18,8 @@ the overlap saves).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import queue
 import threading
@@ -150,10 +152,52 @@ class ClusterSteps:
                 for target in [requester, writer] + [approver] * approvers]
 
 
-def run(work, bindings, verify, call, overlap, check_mode=False):
+LOCK_FILE = ".kubeaccess-lock"
+
+
+def key_homes(work):
+    """The directories that hold the users' key directories: the base directory, unless users have their own
+    user_access_key_dir."""
+    return sorted({os.path.dirname(os.path.dirname(item["private_key_path"]))
+                   for items in work["requests"].values() for item in items if item.get("private_key_path")})
+
+
+@contextlib.contextmanager
+def users_locked(work, say):
+    """Hold a lock in each of key_homes() for the whole step, so that another run for the same users (a schedule and
+    a merge, renew.yml and onboard.yml) waits and then finds their work done, instead of making a second key, request
+    and certificate, or storing one run's certificate beside the other run's key. flock on LOCK_FILE, which stays
+    (removing a lock file is racy): a killed run's lock goes with its process. `say` tells the wait."""
+    descriptors = []
+    try:
+        for directory in key_homes(work):
+            path = os.path.join(directory, LOCK_FILE)
+            try:
+                os.makedirs(directory, mode=0o700, exist_ok=True)  # as write_atomic makes it: it holds keys
+                descriptors.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            except OSError:
+                continue  # a directory this user cannot write in: its users' own steps say so, unlocked as before
+            try:
+                fcntl.flock(descriptors[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say(f"Another onboard or renew run is making keys and certificates under {directory}; waiting for it "
+                    f"to finish (it holds {path})")
+                fcntl.flock(descriptors[-1], fcntl.LOCK_EX)
+        yield
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)
+
+
+def run(work, bindings, verify, call, overlap, check_mode=False, say=lambda message: None):
     """Every cluster's steps, one cluster after the other (a user on several clusters has one kubeconfig file,
-    which each cluster's step reads and writes); returns {step: registered shape, "failures": [messages of steps that
-    failed as a whole], "warnings": [...]}."""
+    which each cluster's step reads and writes), holding users_locked() unless in check mode, which writes nothing;
+    returns {step: registered shape, "failures": [messages of steps that failed as a whole], "warnings": [...]}."""
+    with contextlib.nullcontext() if check_mode else users_locked(work, say):
+        return _run(work, bindings, verify, call, overlap, check_mode)
+
+
+def _run(work, bindings, verify, call, overlap, check_mode):
     clusters = [ClusterSteps(work, cluster, bindings, verify, check_mode) for cluster in work["settings"]["clusters"]
                 if work["requests"].get(cluster)]
     for steps in clusters:

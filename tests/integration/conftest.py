@@ -23,6 +23,21 @@ class PlaybookRun:
         return self
 
 
+def run_playbook(cluster, workdir, name, **extra_vars):
+    """ansible-playbook of `name` (a playbook of playbooks/, or a path) on localhost against the cluster under test,
+    with the extra variables the `playbook` fixture gives; for fixtures wider than a test."""
+    variables = {"kubeconfig": cluster.kubeconfig, "workdir": str(workdir), "suffix": cluster.suffix,
+                 "local_server": cluster.local, **extra_vars}
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_PATH, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+               ANSIBLE_RETRY_FILES_ENABLED="false")
+    completed = subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", json.dumps(variables), os.path.join(PLAYBOOKS, name)],
+        env=env, capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
+    return PlaybookRun(completed)
+
+
 @pytest.fixture
 def playbook(cluster, tmp_path):
     """`playbook("k8s_csr_request.yml", user=...)` runs a playbook from playbooks/ against the cluster under test.
@@ -30,18 +45,7 @@ def playbook(cluster, tmp_path):
     Every playbook gets `kubeconfig` (admin), `workdir` (a fresh directory), `suffix` (unique per test session,
     so that a shared real cluster sees no collisions) and `local_server` as extra variables.
     """
-    def run(name, **extra_vars):
-        variables = {"kubeconfig": cluster.kubeconfig, "workdir": str(tmp_path), "suffix": cluster.suffix,
-                     "local_server": cluster.local, **extra_vars}
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_PATH, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-                   ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-                   ANSIBLE_RETRY_FILES_ENABLED="false")
-        completed = subprocess.run(
-            [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
-             "-e", json.dumps(variables), os.path.join(PLAYBOOKS, name)],
-            env=env, capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
-        return PlaybookRun(completed)
-    return run
+    return lambda name, **extra_vars: run_playbook(cluster, tmp_path, name, **extra_vars)
 
 
 @pytest.fixture

@@ -73,13 +73,18 @@ class Onboarding:
                             "ansible_connection": "local",
                             "ansible_python_interpreter": "{{ ansible_playbook_python }}", **self.settings}, handle)
 
-    def run(self, playbook, *args):
+    def command(self, playbook, *args):
+        """The ansible-playbook command line of `playbook` on this inventory, and its environment."""
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_PATH, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                    ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_RETRY_FILES_ENABLED="false",
                    PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-        completed = subprocess.run(
-            [os.path.join(BIN, "ansible-playbook"), "-i", self.inventory, os.path.join(ROOT, "playbooks", playbook),
-             *args], env=env, capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
+        return [os.path.join(BIN, "ansible-playbook"), "-i", self.inventory, os.path.join(ROOT, "playbooks", playbook),
+                *args], env
+
+    def run(self, playbook, *args):
+        argv, env = self.command(playbook, *args)
+        completed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False,
+                                   stdin=subprocess.DEVNULL)
         return Run(completed)
 
     def kubeconfig(self, user):

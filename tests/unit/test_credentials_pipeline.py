@@ -5,6 +5,8 @@ so that what is checked is the orchestration: which items each call gets, in whi
 
 import threading
 
+import pytest
+
 from ansible_collections.kubeaccess.x509.plugins.plugin_utils import credentials_pipeline as pipeline
 
 from access_support import make_plan, one_cluster
@@ -109,3 +111,34 @@ def test_an_unforeseen_error_fails_the_step_instead_of_leaving_the_others_waitin
     plan = role_plan(tmp_path, users(4))
     outcome = pipeline.run(plan, {}, "changed", Calls(raise_on=REQUEST), overlap=True)
     assert outcome["failures"] == ["local: kubeaccess.x509.k8s_csr_request: ValueError: something unforeseen"]
+
+
+def test_a_second_run_for_the_same_users_waits_for_the_first_and_says_so(tmp_path):
+    """Two runs for the same users (onboard and renew, a schedule and a merge) do their certificate steps one after
+    the other: the second waits under the first's lock, says so, and starts its steps once the first is done."""
+    plan = role_plan(tmp_path, users(2))
+    assert pipeline.key_homes(plan) == [str(tmp_path)]
+    calls, said, waiting = Calls(), [], threading.Event()
+
+    def say(message):
+        said.append(message)
+        waiting.set()
+    with pipeline.users_locked(plan, say=lambda message: None):
+        second = threading.Thread(target=pipeline.run, args=(plan, {}, "changed", calls), daemon=True,
+                                  kwargs={"overlap": False, "say": say})
+        second.start()
+        assert waiting.wait(timeout=60), "the second run did not wait for the lock"
+        assert calls.calls == []  # nothing of the second run has started
+    second.join()
+    assert said == [f"Another onboard or renew run is making keys and certificates under {tmp_path}; waiting for it "
+                    f"to finish (it holds {tmp_path / pipeline.LOCK_FILE})"]
+    assert [module for module, _args in calls.calls] == [REQUEST, APPROVE, KUBECONFIG]
+
+
+def test_check_mode_takes_no_lock_and_writes_nothing(tmp_path):
+    plan = role_plan(tmp_path / "base", users(1))
+    with pipeline.users_locked(plan, say=lambda message: None):
+        pipeline.run(plan, {}, "changed", Calls(), overlap=False, check_mode=True, say=pytest.fail)
+    plan = role_plan(tmp_path / "other", users(1))
+    pipeline.run(plan, {}, "changed", Calls(), overlap=False, check_mode=True)
+    assert not (tmp_path / "other").exists()

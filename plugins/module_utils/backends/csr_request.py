@@ -17,7 +17,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import 
     HAS_CRYPTOGRAPHY, Certificate, CryptoInputError, Request, build_csr_pem, generate_private_key,
     load_private_key, private_key_pem, public_key_fingerprint, unusable_key_reason)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import (
-    mode_of, read_file, write_atomic, writable_dir_error)
+    mode_of, read_file, writable_dir_error, write_new)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import (
     AUTH_ARG_SPEC, ApiError, KubeError, delete_options)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
@@ -170,14 +170,18 @@ class CsrRequest:
             self.request = Request(build_csr_pem(self.key, self.user))
 
     def loaded_key(self, path, data=None):
+        """The key in `path`, or a refusal naming the file (a role's user never typed private_key_path) and, where a
+        missing key is made anew, that way out too."""
         data = read_file(path) if data is None else data
+        way_out = "; or move the file away, and a new key is made in its place" if self.params["state"] == "present" \
+            else ""
         try:
-            key = load_private_key(data, self.params["private_key_passphrase"])
+            key = load_private_key(data, self.params["private_key_passphrase"], source=f"private_key_path: {path}")
         except CryptoInputError as exc:
-            raise InputError(str(exc)) from None
+            raise InputError(f"{exc}{way_out}") from None
         unusable = unusable_key_reason(key.public_key())
         if unusable:
-            raise InputError(f"private_key_path: {path} holds a key the cluster cannot use: {unusable}")
+            raise InputError(f"private_key_path: {path} holds a key the cluster cannot use: {unusable}{way_out}")
         return key
 
     def generated_key(self):
@@ -256,8 +260,7 @@ class CsrRequest:
         self.result.update(user=self.user, groups=self.groups or [])
         if self.key_path and self.key_path != self.params["private_key_path"]:
             self.result["next_private_key_path"] = self.key_path
-        if self.request is not None:
-            self.result.update(request=self.request.pem.decode(), public_key_fingerprint=self.request.fingerprint)
+        self.describe_request()
         cert = self.current_certificate()
         if cert is not None:
             self.result.update(cert.describe(), name=self.name, phase="issued", action="none",
@@ -266,13 +269,34 @@ class CsrRequest:
                 self.delete_stale_pending()
             return
         if not self.params["submit"]:
+            if self.new_key and not self.claim_key():
+                self.use_key_on_disk()
             self.result.update(name=self.name, phase="unsubmitted", action="none")
-            if self.new_key:
-                self.write_key()
             # In check mode a missing key is not made, and making it is the change.
             self.result["changed"] |= self.new_key or self.key is None
             return
         client = self.module.client()
+        existing, wanted, action = self.decided()
+        if self.module.check_mode and action != "reuse":
+            self.result["phase"] = "pending"
+            return
+        if action != "reuse" and self.new_key and not self.claim_key():
+            self.use_key_on_disk()
+            self.result["changed"] = False
+            existing, wanted, action = self.decided()
+        obj = existing if action == "reuse" else self.submit(client, existing, wanted)
+        if self.params["wait"] and csr_object.phase(obj) != "issued" and not self.module.check_mode:
+            obj = csr_object.wait_for_certificate(self.csrs, self.name, self.params["wait_timeout"])
+        self.result["phase"] = csr_object.phase(obj)
+        if self.result["phase"] == "issued":
+            self.store_certificate(client, obj)
+
+    def describe_request(self):
+        if self.request is not None:
+            self.result.update(request=self.request.pem.decode(), public_key_fingerprint=self.request.fingerprint)
+
+    def decided(self):
+        """The CSR of this request's name as read, the one wanted, and what to do: (existing, wanted, action)."""
         wanted = self.manifest()
         existing = self.csrs.get(self.name) if self.name else None
         action = self.decide(existing, wanted)
@@ -280,15 +304,7 @@ class CsrRequest:
         self.set_diff(existing if action != "create" else None, wanted if action != "reuse" else existing)
         if action != "reuse":
             self.result["changed"] = True
-        if self.module.check_mode and action != "reuse":
-            self.result["phase"] = "pending"
-            return
-        obj = existing if action == "reuse" else self.submit(client, existing, wanted)
-        if self.params["wait"] and csr_object.phase(obj) != "issued" and not self.module.check_mode:
-            obj = csr_object.wait_for_certificate(self.csrs, self.name, self.params["wait_timeout"])
-        self.result["phase"] = csr_object.phase(obj)
-        if self.result["phase"] == "issued":
-            self.store_certificate(client, obj)
+        return existing, wanted, action
 
     def delete_stale_pending(self):
         """Our pending CSR for this key, while the certificate is current: nothing will use it, and an approval
@@ -342,15 +358,27 @@ class CsrRequest:
                                  f"what was refused, then delete it (kubectl delete csr {name}) to submit it again")
         return "recreate"
 
+    def claim_key(self):
+        """Write the new key, unless another run (for the same user, at the same moment) wrote one at its path since
+        this run looked: False then, and nothing written.
+
+        The key is on disk before its request exists: a run killed in between leaves a key that the next run finds
+        and submits under the same name, never a request for a key that is lost."""
+        try:
+            return write_new(self.key_path, private_key_pem(self.key, self.params["private_key_passphrase"]), KEY_MODE)
+        except OSError as exc:
+            raise InputError(f"private_key_path: cannot write {self.key_path} ({exc}); nothing was submitted. "
+                             "Give a path in a directory this user can write") from None
+
+    def use_key_on_disk(self):
+        """Go on with the key the other run wrote, as if this run had found it, so that the user gets one key, one
+        request and one certificate, whichever run submits, approves and stores them."""
+        self.new_key = False
+        self.key = self.loaded_key(self.key_path)
+        self.request = Request(build_csr_pem(self.key, self.user, self.groups, self.params["subject_alt_names"]))
+        self.describe_request()
+
     def submit(self, client, existing, wanted):
-        # The key is on disk before its request exists: a run killed in between leaves a key that the next run
-        # finds and submits under the same name, never a request for a key that is lost.
-        if self.new_key:
-            try:
-                self.write_key()
-            except OSError as exc:
-                raise InputError(f"private_key_path: cannot write {self.key_path} ({exc}); nothing was submitted. "
-                                 "Give a path in a directory this user can write") from None
         if existing is not None:
             self.delete(existing)
         try:
@@ -373,9 +401,6 @@ class CsrRequest:
                              "request")
         self.result["action"] = "reuse"
         return obj
-
-    def write_key(self):
-        write_atomic(self.key_path, private_key_pem(self.key, self.params["private_key_passphrase"]), KEY_MODE)
 
     def store_certificate(self, client, obj):
         issued, written = csr_object.store_issued(obj, self.request, client.ca_pem(), self.params["certificate_path"],

@@ -248,10 +248,13 @@ BAD_INPUT = [
     ("usages: ['client auth'] are given more than once", {"usages": ["client auth", "client auth"]}),
     ("annotations: key 'bad key!' is invalid", {"annotations": {"bad key!": "x"}}),
     ("wait_timeout: must be 0 or more seconds", {"wait_timeout": -1}),
-    ("private_key_path: cannot read the private key", {"private_key_path": "{garbage_key}"}),
-    ("private_key_path: the key is encrypted; give private_key_passphrase", {"private_key_path": "{encrypted_key}"}),
+    # A key file is named (the role's users never typed private_key_path), with the way out of a new key.
+    ("private_key_path: {garbage_key}: cannot read the private key", {"private_key_path": "{garbage_key}"}),
+    ("private_key_path: {encrypted_key}: the key is encrypted; give private_key_passphrase; or move the file away, "
+     "and a new key is made in its place", {"private_key_path": "{encrypted_key}"}),
     ("the passphrase is wrong", {"private_key_path": "{encrypted_key}", "private_key_passphrase": "not-it"}),
-    ("holds a key the cluster cannot use: curve secp256k1 is not supported", {"private_key_path": "{unusable_key}"}),
+    ("holds a key the cluster cannot use: curve secp256k1 is not supported by Kubernetes; use P-256, P-384 or P-521; "
+     "or move the file away, and a new key is made in its place", {"private_key_path": "{unusable_key}"}),
     ("private_key_path: cannot create {not_a_directory}/new.key: {not_a_directory} is not a directory; give a path "
      "under a directory",
      {"private_key_path": "{not_a_directory}/new.key"}),
@@ -734,3 +737,24 @@ def test_absent_leaves_a_csr_that_is_not_ours_unless_forced(run_backend, admin, 
 
     forced = run_backend(csr_request, dict(args, force=True))
     assert forced["changed"] and forced["action"] == "delete" and get_csr(admin, name) is None
+
+
+# -- two runs for one user at once -------------------------------------------------------------------------------
+def test_a_key_another_run_wrote_meanwhile_is_used_one_key_one_csr(run_backend, admin, cleanup, user, tmp_path):
+    """Two requests for one key path that both found no key (two runs at once; here two items of one batch, which
+    make their keys before either writes): the first writes its key, the second uses that key instead of writing
+    its own over it, so the user has one key and one CSR, and the key on disk is the CSR's."""
+    key_path = tmp_path / "keys" / "user.key"
+    item = {"user": user, "groups": ["developers"], "private_key_path": str(key_path)}
+    result = run_backend(csr_request, {"requests": [item, item]})
+    first, second = result["results"]
+    cleanup.add(f"{CSR_PATH}/{first['name']}")
+    assert (first["action"], second["action"]) == ("create", "reuse")
+    assert second["name"] == first["name"]
+    assert second["public_key_fingerprint"] == first["public_key_fingerprint"]
+    public_key = serialization.load_pem_private_key(key_path.read_bytes(), None).public_key()
+    assert first["name"] == csr_object.default_name(user, public_key_fingerprint(public_key))
+    assert os.listdir(key_path.parent) == ["user.key"]
+    mine = [item for item in admin.json("GET", CSR_PATH, expect=200)["items"]
+            if item["metadata"].get("annotations", {}).get("kubeaccess.x509/user") == user]
+    assert [csr["metadata"]["name"] for csr in mine] == [first["name"]]
