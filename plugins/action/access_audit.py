@@ -9,7 +9,6 @@ and shown as tables. Read-only on the clusters and the users' files.
 from __future__ import annotations
 
 import json
-import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
@@ -51,8 +50,9 @@ class ActionModule(ActionBase):
         verifications = {(entry["host"], entry["cluster"]): access_audit.verify_kubeconfig(entry, infos[entry["cluster"]])
                          for entry in access_audit.audited_entries(the_plan)}
         report = access_audit.build(the_plan, infos, verifications)
-        base = os.path.join(os.path.abspath(os.path.expanduser(args["report_dir"])), f"audit-{report['inventory']}")
-        paths = {"json": base + ".json", "html": base + ".html"}
+        paths, unwritable = access_audit.report_paths(args["report_dir"], report["inventory"])
+        if unwritable and not self._task.check_mode:
+            raise AnsibleActionFail(unwritable)
         if not self._task.check_mode:
             write_atomic(paths["json"], (json.dumps(report, indent=2) + "\n").encode(), REPORT_MODE)
             write_atomic(paths["html"], audit_render.html_page(report).encode(), REPORT_MODE)

@@ -57,8 +57,10 @@ def new_config():
             "current-context": ""}
 
 
-def parse(data, path, option="path"):
-    """The kubeconfig in `data` (bytes); blank content is an empty kubeconfig.
+def parse(data, path, option="path", written=True):
+    """The kubeconfig in `data` (bytes); blank content is an empty kubeconfig. `written`: the caller would write
+    the file (a user's kubeconfig), so the way out of an error may be a new one; else it only reads it (a
+    connection's), and the way out is another file.
 
     The error never quotes the file: a broken kubeconfig can hold keys and tokens.
     """
@@ -69,12 +71,14 @@ def parse(data, path, option="path"):
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise KubeconfigError(f"{option}: {path} is not valid YAML{where}; it was left untouched. Repair it, or move "
-                              "it away to start a new kubeconfig") from None
+        fix = ("; it was left untouched. Repair it, or move it away to start a new kubeconfig" if written
+               else ". Repair it, or give the path of another kubeconfig")
+        raise KubeconfigError(f"{option}: {path} is not valid YAML{where}{fix}") from None
     problem = shape_problem(config)
     if problem:
-        raise KubeconfigError(f"{option}: {path} is not a kubeconfig ({problem}); it was left untouched. Give the "
-                              "path of a kubeconfig, or move the file away") from None
+        fix = "; it was left untouched. Give the path of a kubeconfig, or move the file away" if written \
+            else ". Give the path of a kubeconfig"
+        raise KubeconfigError(f"{option}: {path} is not a kubeconfig ({problem}){fix}") from None
     return config
 
 
@@ -384,7 +388,7 @@ def _read_file_config(path, option):
     if data is None:
         raise KubeconfigError(f"{option}: {path} does not exist; give the path of a kubeconfig (or set "
                               "K8S_AUTH_KUBECONFIG), or host with credentials")
-    return parse(data, path, option=option)
+    return parse(data, path, option=option, written=False)
 
 
 def merge_kubeconfigs(configs):

@@ -22,6 +22,11 @@ _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?)$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(w|d|h|m|s)")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+# The key usages certificates.k8s.io/v1 takes in a CSR's spec.usages (KeyUsage); it refuses any other.
+KEY_USAGES = ("signing", "digital signature", "content commitment", "key encipherment", "key agreement",
+              "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any", "server auth",
+              "client auth", "code signing", "email protection", "s/mime", "ipsec end system", "ipsec tunnel",
+              "ipsec user", "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc")
 
 
 def identity_name_error(option, value, allow_system=False, override=", or set allow_system_names=true if this is "
@@ -93,6 +98,20 @@ def label_errors(option, mapping):
             errors.append(f"{option}: value {value!r} of {key!r} is invalid; use at most 63 letters, digits, '-', "
                           "'_' and '.', starting and ending with a letter or digit")
     return errors
+
+
+def usages_error(option, usages):
+    """spec.usages as the API validates it: known key usages, each once."""
+    if not usages:
+        return f"{option}: must not be empty; client certificates use ['client auth']"
+    unknown = [usage for usage in usages if usage not in KEY_USAGES]
+    if unknown:
+        return (f"{option}: {unknown} are not key usages of the CSR API; client certificates use ['client auth'] "
+                f"(other usages: {', '.join(KEY_USAGES)})")
+    repeated = sorted({usage for usage in usages if usages.count(usage) > 1})
+    if repeated:
+        return f"{option}: {repeated} are given more than once; give each usage once"
+    return None
 
 
 def expiration_error(option, value):

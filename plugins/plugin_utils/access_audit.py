@@ -16,7 +16,7 @@ import os
 from ansible_collections.kubeaccess.x509.plugins.module_utils.backends.kubeconfig_user import (
     access_review, credential_problems, self_subject_review)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import Certificate, CryptoInputError
-from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file
+from ansible_collections.kubeaccess.x509.plugins.module_utils.file_io import read_file, writable_dir_error
 from ansible_collections.kubeaccess.x509.plugins.module_utils.k8s_client import KubeClient, KubeError
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import parse_renew_before
 
@@ -28,8 +28,17 @@ SEVERITY = {"cluster_unreachable": "critical", "unlisted_grant": "critical", "ku
 # Kubernetes adds this group to every authenticated user: what it is granted, every user has.
 AUTHENTICATED = "system:authenticated"
 PENDING_TOO_LONG_HOURS = 24
+# How the report's directory is given: the role's option, which playbooks/audit.yml sets from -e audit_dir.
+REPORT_DIR_OPTION = "user_access_audit_dir (audit.yml: -e audit_dir)"
 GARBAGE_COLLECTED = ("CSR already garbage-collected (kube-controller-manager deletes issued requests after an "
                      "hour): the approval is not on the cluster any more")
+
+
+def report_paths(report_dir, inventory):
+    """Where the report is written ({json, html}), and why it cannot be written there (None when it can)."""
+    base = os.path.join(os.path.abspath(os.path.expanduser(report_dir)), f"audit-{inventory}")
+    paths = {"json": base + ".json", "html": base + ".html"}
+    return paths, writable_dir_error(REPORT_DIR_OPTION, paths["json"])
 
 
 def _iso(moment):

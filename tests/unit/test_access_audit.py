@@ -233,3 +233,13 @@ def test_kubeconfig_checks_that_need_no_server(tmp_path):
         handle.write("certificate")
     assert access_audit.verify_kubeconfig(entry, info([])) == {
         "verified": False, "message": f"no kubeconfig at {entry['kubeconfig_path']} (run onboard.yml)"}
+
+
+def test_a_report_directory_that_cannot_be_made_is_refused_naming_the_option(tmp_path):
+    """-e audit_dir under a regular file: named as the user gave it, with what to give, before anything is written."""
+    (tmp_path / "a-file").write_text("not a directory\n")
+    paths, error = access_audit.report_paths(str(tmp_path / "a-file" / "reports"), "team-a")
+    assert paths == {kind: str(tmp_path / "a-file" / "reports" / f"audit-team-a.{kind}") for kind in ("json", "html")}
+    assert error == (f"user_access_audit_dir (audit.yml: -e audit_dir): cannot create {paths['json']}: "
+                     f"{tmp_path / 'a-file'} is not a directory; give a path under a directory")
+    assert access_audit.report_paths(str(tmp_path / "reports"), "team-a")[1] is None

@@ -86,6 +86,19 @@ def test_the_option_named_in_a_refusal_can_be_chosen():
         parse(b"a: [", "admin.conf", option="kubeconfig")
 
 
+@pytest.mark.parametrize("data, words", [(b"a: [", "is not valid YAML (line 2, column 1). Repair it, or give the path "
+                                                   "of another kubeconfig"),
+                                         (b"kind: Pod\n", "is not a kubeconfig (kind is 'Pod', not Config). Give the "
+                                                          "path of a kubeconfig")])
+def test_a_kubeconfig_only_read_is_not_said_to_be_left_or_replaced(tmp_path, data, words):
+    """A connection's kubeconfig is never written: its refusal asks for another file, not to start a new one."""
+    path = tmp_path / "admin.conf"
+    path.write_bytes(data)
+    with pytest.raises(KubeconfigError) as refused:
+        read_kubeconfig(str(path))
+    assert str(refused.value) == f"kubeconfig: {path} {words}"
+
+
 # -- merge and removal ---------------------------------------------------------------------------------------------
 def test_merging_appends_our_entries_and_keeps_everything_else_in_order():
     entries, context = _ours()

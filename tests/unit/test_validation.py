@@ -5,7 +5,7 @@ import pytest
 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
     dns_safe, expiration_error, identity_name_error, label_errors, namespace_error, object_name_error,
-    parse_duration, parse_renew_before, signer_name_error)
+    parse_duration, parse_renew_before, signer_name_error, usages_error)
 
 
 # identity_name_error: user names (CN) and groups (O)
@@ -267,3 +267,23 @@ def test_other_namespace_names_are_refused_naming_the_option_and_the_rule(value)
     assert namespace_error("user_access_namespace", value) == (
         f"user_access_namespace: {value!r} is not a namespace name: use at most 63 lower-case letters, digits and "
         "'-', starting and ending with a letter or digit")
+
+
+# usages_error: spec.usages as the CSR API takes them
+
+@pytest.mark.parametrize("value", [["client auth"], ["digital signature", "key encipherment", "client auth"],
+                                   ["server auth"]])
+def test_key_usages_the_api_takes_are_accepted(value):
+    """Which usages a signer issues is the approval policy's concern; here only what the API takes."""
+    assert usages_error("usages", value) is None
+
+
+@pytest.mark.parametrize("value, words", [
+    ([], "usages: must not be empty; client certificates use ['client auth']"),
+    (["flying"], "usages: ['flying'] are not key usages of the CSR API; client certificates use ['client auth'] "
+                 "(other usages: signing, digital signature,"),
+    (["Client Auth"], "usages: ['Client Auth'] are not key usages"),
+    (["client auth", "client auth"], "usages: ['client auth'] are given more than once; give each usage once"),
+])
+def test_usages_the_api_refuses_are_refused_naming_the_option_and_what_it_takes(value, words):
+    assert usages_error("usages", value).startswith(words)

@@ -101,7 +101,8 @@ class CsrApproval:
         obj = self.csrs.get(self.name, fresh)
         if obj is None:
             raise Refusal(f"name: CSR {self.name} does not exist (the cluster deletes CSRs one hour after they are "
-                          "issued or denied, and pending ones after a day)")
+                          "issued or denied, and pending ones after a day); give the name of an existing one, as "
+                          "kubectl get csr lists them")
         try:
             request = csr_object.request_of(obj)
         except CryptoInputError as exc:

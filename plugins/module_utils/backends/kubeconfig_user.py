@@ -22,7 +22,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import 
     DEFAULT_CLUSTER, FILE_MODE, HAS_YAML, AdminConnection, KubeconfigError, KubeconfigFile, UserEntries,
     admin_connection, b64, dump, name_format_error, new_config, redacted, text_error, uses_placeholder)
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
-    identity_name_error, object_name_error)
+    identity_name_error, namespace_error)
 
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 SSR_VERSIONS = ("v1", "v1beta1")
@@ -284,9 +284,9 @@ class KubeconfigUser:
         if params["ca_file"] and params["ca_source"] != "file":
             errors.append(f"ca_file: only used with ca_source=file, but ca_source is {params['ca_source']}")
         if params["ca_source"] == "configmap":
-            errors.append(object_name_error("ca_configmap_namespace", params["ca_configmap_namespace"]))
+            errors.append(namespace_error("ca_configmap_namespace", params["ca_configmap_namespace"]))
         if params["namespace"] is not None:
-            errors.append(object_name_error("namespace", params["namespace"]))
+            errors.append(namespace_error("namespace", params["namespace"]))
         for group in params["expected_groups"] or []:
             errors.append(identity_name_error("expected_groups", group, allow_system=True))
         errors = [e for e in errors if e]

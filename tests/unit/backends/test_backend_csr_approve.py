@@ -125,6 +125,7 @@ def test_a_csr_that_does_not_exist_is_named_with_why_it_may_be_gone(run_backend,
     result = run_backend(csr_approve, {"name": name, "allow_any_user": True})
     assert result["failed"]
     assert f"name: CSR {name} does not exist (the cluster deletes CSRs one hour after" in result["msg"]
+    assert "give the name of an existing one, as kubectl get csr lists them" in result["msg"]
 
 
 # --- A pending CSR ---------------------------------------------------------------------------------------------

@@ -452,7 +452,9 @@ def test_bad_input_is_refused_before_anything_changes(run, people, tmp_path):
         ({"server": "http://insecure.example"}, "server: ", "is not an https:// URL"),
         ({"ca_file": rahul.cert}, "ca_file: ", "only used with ca_source=file"),
         ({"ca_source": "file"}, "ca_file: ", "required with ca_source=file"),
-        ({"namespace": "Not A Namespace"}, "namespace: ", "is not a valid object name"),
+        ({"namespace": "Not A Namespace"}, "namespace: ", "is not a namespace name"),
+        # A namespace is a DNS label: no dots, as an object name may have.
+        ({"namespace": "dev.team"}, "namespace: ", "is not a namespace name: use at most 63"),
         ({"path": str(work / "a-file" / "kubeconfig")}, "path: ", "is not a directory"),
         ({"path": str(work)}, "path: ", "is a directory"),
     ]
