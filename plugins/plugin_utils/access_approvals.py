@@ -7,6 +7,9 @@ approval, and each user's outcome.
 The approver does not have the requesters' keys, so the pin to the key is the request's own, checked against its
 name: the role names a request `<user>-<first 16 hex digits of the key's SHA-256>`, and the API server checks that
 a request is signed by its key, so a request replaced under that name by someone without the key no longer matches.
+That name says which key a request is for, not whose: anyone who may create CSRs could name a request of their own
+key that way. So a request is approved only when it was made by one of the cluster's `requesters`, as the API
+server records it (`spec.username`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ def pending_items(the_plan, cluster, access, whole_inventory):
                 items.append(_denial(csr, "KubeaccessNotInInventory",
                                      f"{csr['user']} is not a user of the inventory {inventory}, whose label this "
                                      "request carries"))
+            continue
+        requesters = the_plan["settings"]["clusters"][cluster].get("requesters") or []
+        if csr.get("requester") not in requesters:
+            items.append(_denial(csr, "KubeaccessUnknownRequester",
+                                 f"it was made by {csr.get('requester')}, who is not one of the requesters of "
+                                 f"cluster {cluster} ({', '.join(requesters)}); only their requests are approved"))
             continue
         if csr["name"] != default_name(entry["user"], csr["public_key_fingerprint"]):
             items.append(_denial(csr, "KubeaccessNameMismatch",

@@ -28,7 +28,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.kubeconfig import 
 from ansible_collections.kubeaccess.x509.plugins.module_utils import self_service as self_service_names
 from ansible_collections.kubeaccess.x509.plugins.module_utils.policy import POLICY_ARG_SPEC
 from ansible_collections.kubeaccess.x509.plugins.module_utils.validation import (
-    identity_name_error, namespace_error, object_name_error, parse_duration, parse_renew_before,
+    identity_name_error, label_errors, namespace_error, object_name_error, parse_duration, parse_renew_before,
     readable_name, signer_name_error)
 
 MANAGED_LABEL = "kubeaccess.x509/inventory"
@@ -38,9 +38,9 @@ EXPECT_KEYS = ("verb", "resource", "namespace", "group", "subresource", "name", 
 # them: the in-cluster service account in a pod, else K8S_AUTH_KUBECONFIG, $KUBECONFIG or ~/.kube/config.
 CONNECTION_KEYS = ("kubeconfig", "context", "host", "api_key", "ca_cert", "client_cert", "client_key",
                    "validate_certs")
-CLUSTER_KEYS = CONNECTION_KEYS + ("server", "ca_source", "ca_file", "approval", "policy", "signer_name",
-                                  "wait_timeout", "self_service", "self_service_namespace", "ca_key_host",
-                                  "ca_key_path", "ca_cert_path", "ca_key_become")
+CLUSTER_KEYS = CONNECTION_KEYS + ("server", "ca_source", "ca_file", "approval", "requesters", "policy",
+                                  "signer_name", "wait_timeout", "self_service", "self_service_namespace",
+                                  "ca_key_host", "ca_key_path", "ca_cert_path", "ca_key_become")
 # Where kubeadm keeps the cluster CA on a control-plane host (signing with the CA key, ca_key_host).
 DEFAULT_CA_KEY_PATH = "/etc/kubernetes/pki/ca.key"
 DEFAULT_CA_CERT_PATH = "/etc/kubernetes/pki/ca.crt"
@@ -97,6 +97,7 @@ def check_clusters(clusters, report):
         check_connection(spec, where, report)
         if spec.get("approval", "auto") not in ("auto", "manual"):
             report.error(f"{where}.approval", f"{spec.get('approval')!r} is not auto or manual")
+        requesters = checked_requesters(spec, where, report)
         if spec.get("ca_source", "connection") not in ("connection", "configmap", "file"):
             report.error(f"{where}.ca_source", f"{spec.get('ca_source')!r} is not connection, configmap or file")
         if spec.get("ca_source") == "file" and not spec.get("ca_file"):
@@ -122,11 +123,36 @@ def check_clusters(clusters, report):
         namespace = spec.get("self_service_namespace", self_service_names.DEFAULT_NAMESPACE)
         error = namespace_error(f"{where}.self_service_namespace", str(namespace))
         if error:
-            report.error(where, error)
-        checked[name] = dict(spec, approval=spec.get("approval", "auto"), policy=policy, signer_name=signer,
+            report.errors.append(error)  # it names the key
+        checked[name] = dict(spec, approval=spec.get("approval", "auto"), requesters=requesters, policy=policy,
+                             signer_name=signer,
                              wait_timeout=wait_timeout, self_service=self_service, self_service_namespace=namespace,
                              **checked_ca_key(spec, where, report))
     return checked
+
+
+def checked_requesters(spec, where, report):
+    """Who may have made the requests approve.yml approves: the user names of the identities that run onboarding.
+    A request is signed by its own key, and its name only says which key that is; anyone who may create CSRs
+    could submit one for an inventory user with a key of their own. `spec.username`, set by the API server, is
+    what cannot be forged."""
+    requesters = spec.get("requesters")
+    if spec.get("approval", "auto") != "manual":
+        if requesters is not None:
+            report.error(f"{where}.requesters", "only applies with approval: manual (with approval: auto the run "
+                         "approves the requests it made itself); remove it, or set approval: manual")
+        return []
+    if requesters is None:
+        report.error(f"{where}.requesters", "required with approval: manual: the user names of the identities "
+                     "that run onboard.yml (`kubectl auth whoami` with their credential prints it), for example "
+                     "[kubeaccess-requester]; approve.yml approves no request made by anyone else")
+        return []
+    if not isinstance(requesters, list) or not requesters or \
+            not all(isinstance(name, str) and name.strip() for name in requesters):
+        report.error(f"{where}.requesters", f"{requesters!r} is not a list of user names, for example "
+                     "[kubeaccess-requester]")
+        return []
+    return list(requesters)
 
 
 def checked_ca_key(spec, where, report):
@@ -181,8 +207,8 @@ def check_connection(spec, where, report):
             report.error(f"{where}.kubeconfig", "is empty; give the administrator kubeconfig of the cluster (is the "
                          "environment variable it is read from set?)")
         elif not isinstance(kubeconfig, str):
-            report.error(f"{where}.kubeconfig", f"is a {type(kubeconfig).__name__}; give the path of the "
-                         "administrator kubeconfig, or its content as a mapping")
+            report.error(f"{where}.kubeconfig", f"is {kind_of(kubeconfig)}; give the path of the administrator "
+                         "kubeconfig, or its content as a mapping")
     for key in ("context", "host", "api_key", "ca_cert", "client_cert", "client_key"):
         if key in spec and (not isinstance(spec[key], str) or not spec[key].strip()):
             report.error(f"{where}.{key}", "must be a non-empty string" + (
@@ -197,6 +223,12 @@ def check_connection(spec, where, report):
             boolean(spec["validate_certs"], strict=True)
         except TypeError:
             report.error(f"{where}.validate_certs", f"{spec['validate_certs']!r} is not true or false")
+
+
+def kind_of(value):
+    """What a value of the inventory is, as YAML names it (Ansible hands over its own subclasses of int, list...)."""
+    kinds = ((bool, "a boolean"), (int, "a number"), (float, "a number"), (list, "a list"), (str, "a string"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), f"a {type(value).__name__}")
 
 
 def checked_policy(policy, where, report):
@@ -315,6 +347,8 @@ def plan(users, run_hosts, settings, per_user):
     of a user of `remote_users`), `bindings` (cluster -> the k8s_rbac_binding items) and `endpoints`.
     """
     shared = PlanInput()
+    # The label of everything the inventory makes: a bad value would be refused by the API at the first write.
+    shared.errors += label_errors("user_access_inventory", {MANAGED_LABEL: settings["inventory"]})
     clusters = check_clusters(settings["clusters"], shared)
     grants_by_group = check_group_grants(settings["group_grants"], clusters, shared)
     bindings = {name: {} for name in clusters}
@@ -380,7 +414,7 @@ def check_group_grants(group_grants, clusters, report):
         group = str(group)
         error = identity_name_error(f"user_access_group_grants.{group}", group, override="")
         if error:
-            report.error("user_access_group_grants", error)
+            report.errors.append(error)  # it names the key
         grants_by_group[group] = check_grants(grants, f"user_access_group_grants.{group}", clusters, report)
         if not grants:
             report.error(f"user_access_group_grants.{group}", "has no grants; give it at least one (e.g. "
@@ -528,7 +562,7 @@ def user_entries(host, variables, clusters, grants_by_group, settings, own_setti
     try:
         parse_renew_before(renew_before)
     except ValueError as exc:
-        report.error(where, f"user_access_renew_before: {exc}")
+        report.error(where, f"user_access_renew_before: {str(exc).removeprefix('renew_before: ')}")
     if settings["force_renewal"]:
         # A window longer than any certificate puts every certificate inside it.
         renew_before = FORCE_RENEWAL_WINDOW

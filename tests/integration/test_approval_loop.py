@@ -1,7 +1,8 @@
 """The manual approval loop end to end on the cluster under test, with a requester and an approver who hold only the
 shipped ClusterRoles (examples/rbac): onboarding with `approval: manual` leaves the requests pending, approve.yml
-approves them under the policy, denies a request for groups the user does not have and one labelled as the
-inventory's for a user it does not have, each with the reason, and the next onboarding run writes the kubeconfigs."""
+approves them under the policy, denies a request for groups the user does not have, one labelled as the
+inventory's for a user it does not have and one made by someone who is not a requester, each with the reason, and
+the next onboarding run writes the kubeconfigs."""
 # pylint: disable=missing-function-docstring,redefined-outer-name  # pytest fixtures are parameters named as fixtures
 
 import os
@@ -12,7 +13,7 @@ from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_crypto import 
 from ansible_collections.kubeaccess.x509.plugins.module_utils.csr_object import default_name
 from tests.integration.test_onboarding import RBAC, ROOT, can_i, whoami
 from tests.integration.test_onboarding import onboarding  # noqa: F401 pylint: disable=unused-import  # a fixture
-from tests.kube import CSR_PATH, csr_manifest, make_csr_pem, new_key
+from tests.kube import CSR_PATH, KubeHTTP, csr_manifest, make_csr_pem, new_key
 
 EXAMPLES = os.path.join(ROOT, "examples", "rbac")
 
@@ -30,13 +31,14 @@ def shipped_identity(onboarding, admin, cleanup, file_name):
     return onboarding.cluster.make_user(user)
 
 
-def labelled_request(onboarding, admin, cleanup, user, groups):
-    """A pending CSR carrying the inventory's labels and the name the role would give it, made by someone else."""
+def labelled_request(onboarding, client, cleanup, user, groups):
+    """A pending CSR carrying the inventory's labels and the name the role would give it, made with `client`'s
+    credential outside the role."""
     pem = make_csr_pem(new_key(), user, groups)
     name = default_name(user, Request(pem).fingerprint)
     body = csr_manifest(name, pem, labels={"app.kubernetes.io/managed-by": "kubeaccess.x509",
                                            "kubeaccess.x509/inventory": onboarding.label})
-    admin.json("POST", CSR_PATH, body, expect=201)
+    client.json("POST", CSR_PATH, body, expect=201)
     cleanup.add(f"{CSR_PATH}/{name}")
     return name
 
@@ -50,7 +52,7 @@ def inventory_csrs(onboarding, user):
     return [c for c in onboarding.csrs() if c["metadata"]["name"].startswith(user)]
 
 
-def test_requester_and_approver_with_only_the_shipped_roles(onboarding, admin, cleanup):
+def test_requester_and_approver_with_only_the_shipped_roles(onboarding, admin, cleanup, cluster):
     rahul, seema = onboarding.rahul, onboarding.seema
     requester = shipped_identity(onboarding, admin, cleanup, "kubeaccess-requester.yaml")
     approver = shipped_identity(onboarding, admin, cleanup, "kubeaccess-approver.yaml")
@@ -59,7 +61,8 @@ def test_requester_and_approver_with_only_the_shipped_roles(onboarding, admin, c
     assert not can_i(approver, "list", "rolebindings", "-A")
     assert not can_i(approver, "create", "certificatesigningrequests")
 
-    onboarding.clusters = {"local": {"kubeconfig": requester, "approval": "manual", "policy": policy}}
+    onboarding.clusters = {"local": {"kubeconfig": requester, "approval": "manual", "policy": policy,
+                                     "requesters": [whoami(requester)["username"]]}}
     onboarding.write_inventory()
     first = onboarding.run("onboard.yml").ok()
     assert f"{rahul}@local" in first.output and "an approver decides it under the policy with playbooks/approve.yml" \
@@ -68,9 +71,13 @@ def test_requester_and_approver_with_only_the_shipped_roles(onboarding, admin, c
     (rahul_csr,) = inventory_csrs(onboarding, rahul)
     assert conditions(admin, rahul_csr["metadata"]["name"]) == {}
 
-    # Requests nobody in the inventory made: seema asking for a group she does not have, and a user it does not have.
-    greedy = labelled_request(onboarding, admin, cleanup, seema, ["system:masters-not", f"admins-{onboarding.suffix}"])
+    # Requests the role did not make: with the requester's credential, seema asking for a group she does not have;
+    # with anybody else's, one for a user the inventory does not have and one just like seema's own.
+    as_requester = KubeHTTP(requester, os.path.join(onboarding.workdir, "requester-creds"))
+    greedy = labelled_request(onboarding, as_requester, cleanup, seema,
+                              ["system:masters-not", f"admins-{onboarding.suffix}"])
     stranger = labelled_request(onboarding, admin, cleanup, f"mallory-{onboarding.suffix}", [])
+    forged = labelled_request(onboarding, admin, cleanup, seema, onboarding.users[seema]["user_access_groups"])
 
     onboarding.clusters["local"]["kubeconfig"] = approver
     onboarding.write_inventory()
@@ -85,8 +92,11 @@ def test_requester_and_approver_with_only_the_shipped_roles(onboarding, admin, c
     denied = conditions(admin, greedy)["Denied"]
     assert denied["reason"] == "KubeaccessPolicyViolation" and f"admins-{onboarding.suffix}" in denied["message"]
     assert conditions(admin, stranger)["Denied"]["reason"] == "KubeaccessNotInInventory"
+    denied = conditions(admin, forged)["Denied"]
+    assert denied["reason"] == "KubeaccessUnknownRequester" and whoami(cluster.kubeconfig)["username"] in \
+        denied["message"]
     # seema's own request was approved all the same.
-    (seema_own,) = [c for c in inventory_csrs(onboarding, seema) if c["metadata"]["name"] != greedy]
+    (seema_own,) = [c for c in inventory_csrs(onboarding, seema) if c["metadata"]["name"] not in (greedy, forged)]
     assert "Approved" in conditions(admin, seema_own["metadata"]["name"])
 
     onboarding.clusters["local"]["kubeconfig"] = requester

@@ -10,22 +10,37 @@ from tests.unit.access_support import entry_of, looped, make_plan, one_cluster
 USERS = {"rahul": {"user_access_groups": ["developers"]}, "seema": {"user_access_groups": ["developers"]}}
 FP_RAHUL = "ab" * 32
 FP_OTHER = "cd" * 32
+REQUESTER = "kubeaccess-requester"
 
 
 def manual_plan(tmp_path, run=None):
-    clusters = one_cluster(approval="manual", policy={"max_expiration_seconds": 86400})
+    clusters = one_cluster(approval="manual", requesters=[REQUESTER], policy={"max_expiration_seconds": 86400})
     the_plan = make_plan(tmp_path, USERS, clusters=clusters, inventory="team-a", run=run)
     assert not the_plan["errors"], the_plan["errors"]
     return dict(the_plan, settings={"clusters": clusters, "inventory": "team-a"})
 
 
-def csr(user, fingerprint, name=None, phase="pending", inventory="team-a", groups=("developers",)):
+def csr(user, fingerprint, name=None, phase="pending", inventory="team-a", groups=("developers",),
+        requester=REQUESTER):
     return {"name": name or default_name(user, fingerprint), "user": user, "groups": list(groups), "phase": phase,
-            "public_key_fingerprint": fingerprint, "managed_by": "kubeaccess.x509", "inventory": inventory}
+            "public_key_fingerprint": fingerprint, "managed_by": "kubeaccess.x509", "inventory": inventory,
+            "requester": requester}
 
 
 def access(*csrs):
     return looped({"local": {"changed": False, "bindings": [], "csrs": list(csrs)}})
+
+
+def test_a_request_made_by_anyone_but_a_requester_is_denied_naming_who_made_it(tmp_path):
+    """Its name matches its key and it carries the labels: someone who may create CSRs made it with a key of their
+    own for an inventory user."""
+    the_plan = manual_plan(tmp_path)
+    forged = csr("rahul", FP_OTHER, requester="mallory")
+    items = access_approvals.pending_items(the_plan, "local", access(forged), True)
+    assert items == [{"name": forged["name"], "state": "denied", "condition_reason": "KubeaccessUnknownRequester",
+                      "condition_message": "Denied by playbooks/approve.yml: it was made by mallory, who is not one "
+                                           "of the requesters of cluster local (kubeaccess-requester); only their "
+                                           "requests are approved."}]
 
 
 def test_each_users_request_under_the_users_policy_pinned_to_its_key(tmp_path):

@@ -146,7 +146,7 @@ def test_grant_clusters_limit_where_a_binding_is_made(tmp_path):
 
 def test_user_clusters_limit_the_users_entries(tmp_path):
     """user_access_user_clusters: rahul on prod only; one kubeconfig per user, a context per cluster in it."""
-    clusters = {"prod": {"kubeconfig": "/etc/prod.conf", "approval": "manual"},
+    clusters = {"prod": {"kubeconfig": "/etc/prod.conf", "approval": "manual", "requesters": ["ci"]},
                 "staging": {"kubeconfig": "/etc/staging.conf"}}
     users = {"rahul": {"user_access_groups": ["developers"], "user_access_user_clusters": ["prod"]},
              "seema": {"user_access_groups": ["developers"]}}
@@ -344,7 +344,7 @@ def test_bad_renew_before(tmp_path, renew_before):
     """renew_before is a duration or a fraction of the lifetime."""
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"],
                                               "user_access_renew_before": renew_before}})
-    assert_starts(refusals(the_plan, "rahul"), [f"rahul: user_access_renew_before: renew_before: {renew_before!r}"])
+    assert_starts(refusals(the_plan, "rahul"), [f"rahul: user_access_renew_before: {renew_before!r}"])
 
 
 # == errors: each names the key to fix ================================================================================
@@ -409,6 +409,16 @@ SHARED_ERROR_CASES = {
     "approval neither auto nor manual": (
         {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(approval="automatic"), None,
         ["user_access_clusters.local.approval: 'automatic' is not auto or manual"]),
+    "manual approval without requesters": (
+        {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(approval="manual"), None,
+        ["user_access_clusters.local.requesters: required with approval: manual: the user names of the identities "
+         "that run onboard.yml"]),
+    "requesters not a list of names": (
+        {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(approval="manual", requesters="ci"), None,
+        ["user_access_clusters.local.requesters: 'ci' is not a list of user names"]),
+    "requesters with automatic approval": (
+        {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(requesters=["ci"]), None,
+        ["user_access_clusters.local.requesters: only applies with approval: manual"]),
     "ca_source file without ca_file": (
         {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(ca_source="file"), None,
         ["user_access_clusters.local.ca_file: required with ca_source: file"]),
@@ -555,7 +565,7 @@ def test_all_errors_are_reported_together(tmp_path):
     assert_starts(the_plan["warnings"], [
         "seema (not in this run): seema: user_access_groups: group 'testers' has no grants",
         "seema (not in this run): seema: user_access_lifetime: '1m' is not a duration of at least 10m",
-        "bob (not in this run): bob: user_access_renew_before: renew_before: 'later' is not understood",
+        "bob (not in this run): bob: user_access_renew_before: 'later' is not understood",
         "bob (not in this run): bob: user_access_namespace: 'Dev' is not a namespace name",
         "bob (not in this run): bob: user_access_user_clusters: cluster 'staging' is not described",
         f"bob (not in this run): bob: user_access_kubeconfig_path: {broken_kubeconfig} is not valid YAML",
@@ -594,7 +604,7 @@ def test_cluster_options_are_kept_and_defaults_filled(tmp_path):
     """A cluster's approval and policy reach its entries; a cluster described as null gets the defaults."""
     clusters = {"prod": {"kubeconfig": "/etc/prod.conf", "context": "admin@prod", "server": "https://k8s:6443",
                          "ca_source": "file", "ca_file": "/etc/prod-ca.crt", "approval": "manual",
-                         "policy": {"forbidden_groups": ["admins"]}},
+                         "requesters": ["ci"], "policy": {"forbidden_groups": ["admins"]}},
                 "dev": None}
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, clusters)
     assert the_plan["errors"] == [] and refusals(the_plan, "rahul") == []
@@ -923,6 +933,29 @@ def test_a_policy_no_request_of_the_role_could_pass_is_a_shared_error(tmp_path, 
     the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, one_cluster(policy=policy))
     assert_starts(the_plan["errors"], [expected])
     assert refusals(the_plan, "rahul") == []
+
+
+@pytest.mark.parametrize("clusters, group_grants, expected", [
+    (one_cluster(self_service_namespace="Self Service"), None,
+     "user_access_clusters.local.self_service_namespace: 'Self Service' is not a namespace name: use at most 63"),
+    (one_cluster(kubeconfig=42), None, "user_access_clusters.local.kubeconfig: is a number; give the path of the "
+                                       "administrator kubeconfig, or its content as a mapping"),
+    (one_cluster(kubeconfig=["admin.conf"]), None, "user_access_clusters.local.kubeconfig: is a list; give the path"),
+    (None, {"developers": [{"cluster_role": "view"}], "system:x": [{"cluster_role": "view"}]},
+     "user_access_group_grants.system:x: 'system:x' starts with 'system:'"),
+], ids=["self-service-namespace", "kubeconfig-number", "kubeconfig-list", "system-group"])
+def test_a_shared_error_names_its_key_once_and_in_the_inventorys_words(tmp_path, clusters, group_grants, expected):
+    """The key is named once, as the inventory has it, and a value's kind as YAML says it, not as Python does."""
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, clusters, group_grants)
+    assert_starts(the_plan["errors"], [expected])
+
+
+def test_an_inventory_name_that_is_no_label_value_is_a_shared_error(tmp_path):
+    """user_access_inventory labels every binding and request: refused in the plan, naming it, not by the API at the
+    first write naming a label the user never typed."""
+    the_plan = make_plan(tmp_path, {"rahul": {"user_access_groups": ["developers"]}}, inventory="team a")
+    assert_starts(the_plan["errors"], ["user_access_inventory: value 'team a' of 'kubeaccess.x509/inventory' is "
+                                       "invalid; use at most 63 letters, digits, '-', '_' and '.'"])
 
 
 def test_a_clusters_signer_and_wait_timeout_go_into_its_requests_and_approvals(tmp_path):
@@ -1334,7 +1367,7 @@ def test_a_cluster_with_a_ca_key_host_signs_there_and_its_requests_are_not_submi
 
 @pytest.mark.parametrize("cluster, expected", [
     ({"ca_key_path": "/etc/ca.key"}, "user_access_clusters.local: ['ca_key_path'] only apply with ca_key_host"),
-    ({"ca_key_host": "cp1", "approval": "manual"},
+    ({"ca_key_host": "cp1", "approval": "manual", "requesters": ["ci"]},
      "user_access_clusters.local: ca_key_host signs each request in the run, under the policy: it takes neither"),
     ({"ca_key_host": "cp1", "ca_key_become": "maybe"}, "user_access_clusters.local.ca_key_become: 'maybe' is not"),
 ], ids=["without host", "manual approval", "become not a bool"])

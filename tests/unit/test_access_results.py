@@ -117,7 +117,7 @@ def test_no_approval_for_a_failed_request(tmp_path):
 
 def test_no_approval_on_a_manual_cluster(tmp_path):
     """approval: manual leaves pending requests to a person."""
-    the_plan = two_cluster_plan(tmp_path, approval="manual")
+    the_plan = two_cluster_plan(tmp_path, approval="manual", requesters=["ci"])
     requests = registered({"local": [request_result("rahul", "rahul-1a2b", "pending")],
                            "prod": [request_result("rahul", "rahul-5e6f", "pending"),
                                     request_result("seema", "seema-7a8b", "pending")]})
@@ -186,7 +186,7 @@ def test_a_rotated_key_goes_into_the_kubeconfig_and_replaces_the_old_one_once_it
 
 def test_no_kubeconfig_items_while_a_manual_approval_is_pending(tmp_path):
     """The approval step was skipped on the manual cluster: nothing to write yet."""
-    the_plan = two_cluster_plan(tmp_path, approval="manual")
+    the_plan = two_cluster_plan(tmp_path, approval="manual", requesters=["ci"])
     requests = registered({"prod": [request_result("rahul", "rahul-5e6f", "pending", changed=True),
                                     request_result("seema", "seema-7a8b", "approved")]})
     assert access_results.kubeconfig_items(the_plan, "prod", requests, registered({}, skipped=["prod"]),
@@ -282,7 +282,7 @@ def test_outcomes_say_what_each_user_has_on_each_cluster(tmp_path):
     """One line per cluster in the user's own outcome: groups, kubeconfig (verified), NotAfter or what the
     certificate waits for (with the kubectl command on a manual cluster), bindings; changed when anything of the
     user's changed."""
-    the_plan = two_cluster_plan(tmp_path, approval="manual")
+    the_plan = two_cluster_plan(tmp_path, approval="manual", requesters=["ci"])
     requests, approvals, kubeconfigs = summary_results(tmp_path)
     outcomes = access_results.outcomes(the_plan, registered(requests), registered(approvals, skipped=["prod"]),
                                        registered(kubeconfigs, skipped=["prod"]), None)
@@ -305,7 +305,7 @@ def test_outcomes_say_what_each_user_has_on_each_cluster(tmp_path):
 
 def test_outcomes_do_not_depend_on_the_order_of_the_results(tmp_path):
     """The same results in another order give every user the same outcome."""
-    the_plan = two_cluster_plan(tmp_path, approval="manual")
+    the_plan = two_cluster_plan(tmp_path, approval="manual", requesters=["ci"])
     requests, approvals, kubeconfigs = summary_results(tmp_path)
     approvals["local"].append(approval("someone-else-0000", changed=False))
     in_order = access_results.outcomes(the_plan, registered(requests), registered(approvals),
